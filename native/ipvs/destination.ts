@@ -127,13 +127,16 @@ export function validateDestination(d: DestinationKey & Partial<Destination>): v
   if (d.weight !== undefined && (!Number.isInteger(d.weight) || d.weight < 0 || d.weight > 65535)) {
     throw new InvalidDestinationError(`weight ${d.weight} is outside 0-65535`);
   }
-  for (const [name, v] of [['upper threshold', d.upperThreshold], ['lower threshold', d.lowerThreshold]] as const) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
-      throw new InvalidDestinationError(`${name} ${v} is not a 32-bit unsigned integer`);
-    }
-  }
-  if (d.forward !== undefined && !(d.forward in FORWARD_CODES)) {
+  checkU32('upper threshold', d.upperThreshold);
+  checkU32('lower threshold', d.lowerThreshold);
+  if (d.forward !== undefined && FORWARD_CODES[d.forward] === undefined) {
     throw new InvalidDestinationError(`unknown forwarding method ${JSON.stringify(d.forward)}`);
+  }
+}
+
+function checkU32(name: string, v: number | undefined): void {
+  if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 0xffffffff)) {
+    throw new InvalidDestinationError(`${name} ${v} is not a 32-bit unsigned integer`);
   }
 }
 

@@ -199,7 +199,9 @@ export class IpvsHandle {
     const out: ServiceWithDestinations[] = [];
     for (const s of services) {
       try {
-        out.push({ ...s, destinations: this.destinations(s) });
+        const full = s as ServiceWithDestinations;
+        full.destinations = this.destinations(s);
+        out.push(full);
       } catch (e) {
         if (e instanceof NetlinkError && e.errnoName === 'ESRCH') continue;
         throw e;

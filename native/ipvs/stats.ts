@@ -56,18 +56,31 @@ export function statsAttrs(): Attrs {
  * legacy STATS nest has u32 counters and rates but u64 byte counts.
  */
 export function decodeStats(a: Attrs, wide: boolean): Stats {
-  const n = wide ? (t: number) => a.u64(t) : (t: number) => a.u32(t);
+  if (wide) {
+    return {
+      connections: a.u64(IPVS_STATS_ATTR_CONNS),
+      packetsIn: a.u64(IPVS_STATS_ATTR_INPKTS),
+      packetsOut: a.u64(IPVS_STATS_ATTR_OUTPKTS),
+      bytesIn: a.u64(IPVS_STATS_ATTR_INBYTES),
+      bytesOut: a.u64(IPVS_STATS_ATTR_OUTBYTES),
+      cps: a.u64(IPVS_STATS_ATTR_CPS),
+      packetsInPerSec: a.u64(IPVS_STATS_ATTR_INPPS),
+      packetsOutPerSec: a.u64(IPVS_STATS_ATTR_OUTPPS),
+      bytesInPerSec: a.u64(IPVS_STATS_ATTR_INBPS),
+      bytesOutPerSec: a.u64(IPVS_STATS_ATTR_OUTBPS),
+    };
+  }
   return {
-    connections: n(IPVS_STATS_ATTR_CONNS),
-    packetsIn: n(IPVS_STATS_ATTR_INPKTS),
-    packetsOut: n(IPVS_STATS_ATTR_OUTPKTS),
+    connections: a.u32(IPVS_STATS_ATTR_CONNS),
+    packetsIn: a.u32(IPVS_STATS_ATTR_INPKTS),
+    packetsOut: a.u32(IPVS_STATS_ATTR_OUTPKTS),
     bytesIn: a.u64(IPVS_STATS_ATTR_INBYTES),
     bytesOut: a.u64(IPVS_STATS_ATTR_OUTBYTES),
-    cps: n(IPVS_STATS_ATTR_CPS),
-    packetsInPerSec: n(IPVS_STATS_ATTR_INPPS),
-    packetsOutPerSec: n(IPVS_STATS_ATTR_OUTPPS),
-    bytesInPerSec: n(IPVS_STATS_ATTR_INBPS),
-    bytesOutPerSec: n(IPVS_STATS_ATTR_OUTBPS),
+    cps: a.u32(IPVS_STATS_ATTR_CPS),
+    packetsInPerSec: a.u32(IPVS_STATS_ATTR_INPPS),
+    packetsOutPerSec: a.u32(IPVS_STATS_ATTR_OUTPPS),
+    bytesInPerSec: a.u32(IPVS_STATS_ATTR_INBPS),
+    bytesOutPerSec: a.u32(IPVS_STATS_ATTR_OUTBPS),
   };
 }
 

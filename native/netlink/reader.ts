@@ -17,6 +17,15 @@ import {
 import { align4 } from './writer.js';
 import { readInet } from './inet.js';
 
+// Direct loads: Buffer's read*() methods re-check bounds on every call; the
+// table below already checked each attribute against its container.
+function get16(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+function get32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x100_0000;
+}
+
 export class MalformedMessageError extends Error {
   readonly code = 'ERR_NETLINK_MALFORMED';
   constructor(detail: string) {
@@ -88,11 +97,11 @@ export class Attrs {
     }
     let off = start;
     while (off + NLA_HDRLEN <= end) {
-      const len = buf.readUInt16LE(off);
+      const len = get16(buf, off);
       if (len < NLA_HDRLEN || off + len > end) {
         throw new MalformedMessageError(`attribute length ${len} at offset ${off} runs past ${end}`);
       }
-      const type = buf.readUInt16LE(off + 2) & NLA_TYPE_MASK;
+      const type = get16(buf, off + 2) & NLA_TYPE_MASK;
       if (type <= this.maxType) {
         this.offs[type] = off + NLA_HDRLEN;
         this.lens[type] = len - NLA_HDRLEN;
@@ -126,13 +135,15 @@ export class Attrs {
     return this.has(type) ? this.buf[this.at(type, 1, 'u8')]! : dflt;
   }
   u16(type: number, dflt = 0): number {
-    return this.has(type) ? this.buf.readUInt16LE(this.at(type, 2, 'u16')) : dflt;
+    return this.has(type) ? get16(this.buf, this.at(type, 2, 'u16')) : dflt;
   }
   be16(type: number, dflt = 0): number {
-    return this.has(type) ? this.buf.readUInt16BE(this.at(type, 2, 'be16')) : dflt;
+    if (!this.has(type)) return dflt;
+    const o = this.at(type, 2, 'be16');
+    return (this.buf[o]! << 8) | this.buf[o + 1]!;
   }
   u32(type: number, dflt = 0): number {
-    return this.has(type) ? this.buf.readUInt32LE(this.at(type, 4, 'u32')) : dflt;
+    return this.has(type) ? get32(this.buf, this.at(type, 4, 'u32')) : dflt;
   }
   be32(type: number, dflt = 0): number {
     return this.has(type) ? this.buf.readUInt32BE(this.at(type, 4, 'be32')) : dflt;
@@ -144,7 +155,7 @@ export class Attrs {
   u64(type: number, dflt = 0): number {
     if (!this.has(type)) return dflt;
     const o = this.at(type, 8, 'u64');
-    return this.buf.readUInt32LE(o) + this.buf.readUInt32LE(o + 4) * 0x1_0000_0000;
+    return get32(this.buf, o) + get32(this.buf, o + 4) * 0x1_0000_0000;
   }
   /** A string attribute, without its trailing NUL. */
   str(type: number, dflt = ''): string {

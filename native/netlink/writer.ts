@@ -12,6 +12,22 @@ export function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
+// Direct byte stores: Buffer's write*() methods validate their arguments on
+// every call, which costs more than the store itself at a million attributes.
+function put16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+}
+function put32(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >>> 8) & 0xff;
+  b[o + 2] = (v >>> 16) & 0xff;
+  b[o + 3] = (v >>> 24) & 0xff;
+}
+function zero(b: Uint8Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) b[i] = 0;
+}
+
 export class MessageWriter {
   private buf: Buffer;
   private off = 0;
@@ -56,11 +72,11 @@ export class MessageWriter {
     this.ensure(NLMSG_HDRLEN);
     const start = this.off;
     const b = this.buf;
-    b.writeUInt32LE(0, start);
-    b.writeUInt16LE(type, start + 4);
-    b.writeUInt16LE(flags, start + 6);
-    b.writeUInt32LE(seq >>> 0, start + 8);
-    b.writeUInt32LE(pid >>> 0, start + 12);
+    put32(b, start, 0);
+    put16(b, start + 4, type);
+    put16(b, start + 6, flags);
+    put32(b, start + 8, seq);
+    put32(b, start + 12, pid);
     this.off = start + NLMSG_HDRLEN;
     return start;
   }
@@ -68,7 +84,7 @@ export class MessageWriter {
   /** Closes the message started at `start`: patches nlmsg_len and pads to 4 bytes. */
   endMessage(start: number): void {
     this.pad();
-    this.buf.writeUInt32LE(this.off - start, start);
+    put32(this.buf, start, this.off - start);
   }
 
   /** genlmsghdr: command, version, reserved. */
@@ -77,7 +93,7 @@ export class MessageWriter {
     const b = this.buf;
     b[this.off] = cmd;
     b[this.off + 1] = version;
-    b.writeUInt16LE(0, this.off + 2);
+    put16(b, this.off + 2, 0);
     this.off += GENL_HDRLEN;
   }
 
@@ -88,22 +104,22 @@ export class MessageWriter {
   }
   u16(v: number): void {
     this.ensure(2);
-    this.buf.writeUInt16LE(v & 0xffff, this.off);
+    put16(this.buf, this.off, v);
     this.off += 2;
   }
   u32(v: number): void {
     this.ensure(4);
-    this.buf.writeUInt32LE(v >>> 0, this.off);
+    put32(this.buf, this.off, v);
     this.off += 4;
   }
   i32(v: number): void {
     this.ensure(4);
-    this.buf.writeInt32LE(v | 0, this.off);
+    put32(this.buf, this.off, v | 0);
     this.off += 4;
   }
   zeros(n: number): void {
     this.ensure(n);
-    this.buf.fill(0, this.off, this.off + n);
+    zero(this.buf, this.off, this.off + n);
     this.off += n;
   }
   pad(): void {
@@ -114,8 +130,8 @@ export class MessageWriter {
   private attrHeader(type: number, payloadLen: number): number {
     this.ensure(NLA_HDRLEN + align4(payloadLen));
     const at = this.off;
-    this.buf.writeUInt16LE(NLA_HDRLEN + payloadLen, at);
-    this.buf.writeUInt16LE(type, at + 2);
+    put16(this.buf, at, NLA_HDRLEN + payloadLen);
+    put16(this.buf, at + 2, type);
     this.off = at + NLA_HDRLEN;
     return this.off;
   }
@@ -123,7 +139,7 @@ export class MessageWriter {
   private padTo(payloadStart: number, payloadLen: number): void {
     const end = payloadStart + payloadLen;
     const padded = payloadStart + align4(payloadLen);
-    if (padded !== end) this.buf.fill(0, end, padded);
+    zero(this.buf, end, padded);
     this.off = padded;
   }
 
@@ -137,29 +153,34 @@ export class MessageWriter {
   }
   attrU16(type: number, v: number): void {
     const p = this.attrHeader(type, 2);
-    this.buf.writeUInt16LE(v & 0xffff, p);
+    put16(this.buf, p, v);
     this.padTo(p, 2);
   }
   /** A 16-bit value in network byte order (__be16: IPVS ports). */
   attrBe16(type: number, v: number): void {
     const p = this.attrHeader(type, 2);
-    this.buf.writeUInt16BE(v & 0xffff, p);
+    this.buf[p] = (v >>> 8) & 0xff;
+    this.buf[p + 1] = v & 0xff;
     this.padTo(p, 2);
   }
   attrU32(type: number, v: number): void {
     const p = this.attrHeader(type, 4);
-    this.buf.writeUInt32LE(v >>> 0, p);
+    put32(this.buf, p, v);
     this.off = p + 4;
   }
   /** A 32-bit value in network byte order (__be32: IPVS persistence netmask). */
   attrBe32(type: number, v: number): void {
     const p = this.attrHeader(type, 4);
-    this.buf.writeUInt32BE(v >>> 0, p);
+    const b = this.buf;
+    b[p] = (v >>> 24) & 0xff;
+    b[p + 1] = (v >>> 16) & 0xff;
+    b[p + 2] = (v >>> 8) & 0xff;
+    b[p + 3] = v & 0xff;
     this.off = p + 4;
   }
   attrI32(type: number, v: number): void {
     const p = this.attrHeader(type, 4);
-    this.buf.writeInt32LE(v | 0, p);
+    put32(this.buf, p, v | 0);
     this.off = p + 4;
   }
   attrU64(type: number, v: number | bigint): void {
@@ -188,7 +209,7 @@ export class MessageWriter {
    */
   attrInet(type: number, family: number, addr: string, fieldLen: number): void {
     const p = this.attrHeader(type, fieldLen);
-    this.buf.fill(0, p, p + align4(fieldLen));
+    zero(this.buf, p, p + align4(fieldLen));
     writeInet(this.buf, p, family, addr);
     this.padTo(p, fieldLen);
   }
@@ -200,6 +221,6 @@ export class MessageWriter {
     return start;
   }
   endNest(start: number): void {
-    this.buf.writeUInt16LE(this.off - start, start);
+    put16(this.buf, start, this.off - start);
   }
 }
