@@ -41,6 +41,8 @@ export interface RandomOptions {
   services: number;
   /** Destinations per service: uniformly 0..maxDestinations. */
   maxDestinations: number;
+  /** Exactly maxDestinations per service instead of 0..maxDestinations. */
+  exact?: boolean;
   /** Every feature (fwmark, IPv6, tunnels, persistence...) or plain TCP/IPv4 masquerading only. */
   variety?: 'all' | 'plain';
 }
@@ -87,7 +89,7 @@ export function randomRuleSet(seed: number, o: RandomOptions): RuleSet {
 
     const destinations: Destination[] = [];
     const usedDest = new Set<string>();
-    const n = int(0, o.maxDestinations);
+    const n = o.exact ? o.maxDestinations : int(0, o.maxDestinations);
     while (destinations.length < n) {
       const forward = all ? pick(['masq', 'masq', 'route', 'tunnel'] as const) : 'masq';
       // Only tunnels may cross families (ipvsadm and the kernel both insist).

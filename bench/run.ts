@@ -1,0 +1,73 @@
+// `make bench`: benchmarks with their baselines measured in the same run and
+// the same kernel, printed as a table of times and ratios. Not a test: the
+// figures go into issue notes and docs, never into assertions.
+//
+//   node dist/bench/run.js [ipvs]
+
+import { runInKernel } from '../test/harness/index.js';
+import { renderTable } from '../controller/cli/output/table.js';
+import type { CaseResult } from './ipvs-case.js';
+
+interface Row {
+  what: string;
+  l4lb: number;
+  baselineName: string;
+  baseline: number;
+  target?: number;
+}
+
+const sec = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
+
+async function ipvsSuite(): Promise<Row[]> {
+  process.stderr.write('bench: booting a kernel with IPVS (user-mode Linux when the host has none) ...\n');
+  const guest = new URL('./ipvs-guest.js', import.meta.url).pathname;
+  const r = await runInKernel({
+    argv: [process.execPath, guest],
+    timeoutMs: 20 * 60_000,
+    onOutput: (stream, chunk) => {
+      if (stream === 'stderr') process.stderr.write(chunk);
+    },
+  });
+  process.stderr.write(`bench: kernel ${r.kernel} (${r.mode}), boot ${(r.bootMs / 1000).toFixed(1)} s\n`);
+  if (r.code !== 0) throw new Error(`benchmark run failed (exit ${r.code}):\n${r.stderr}`);
+  const results = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as CaseResult);
+  const get = (c: string, s: number) => {
+    const x = results.find((y) => y.case === c && y.services === s);
+    if (!x) throw new Error(`missing result ${c} ${s}`);
+    return x;
+  };
+  const rows: Row[] = [];
+  for (const s of [...new Set(results.map((x) => x.services))]) {
+    const d = get('batched', s).dests;
+    const size = `${s.toLocaleString('en')} x ${d}`;
+    const restore = get('ipvsadm-restore', s).ms;
+    const batched = get('batched', s);
+    rows.push({ what: `program ${size}: l4lb batched`, l4lb: batched.ms, baselineName: 'ipvsadm -R', baseline: restore, target: 0.025 });
+    rows.push({ what: `program ${size}: encode only (no syscalls)`, l4lb: batched.extra.encodeMs!, baselineName: 'l4lb batched', baseline: batched.ms });
+    rows.push({ what: `program ${size}: one request + ACK per op`, l4lb: get('single', s).ms, baselineName: 'ipvsadm -R', baseline: restore });
+    const dump = get('dump', s);
+    rows.push({ what: `dump ${size}: l4lb (library)`, l4lb: dump.ms, baselineName: 'ipvsadm -S -n', baseline: dump.extra.ipvsadmSaveMs!, target: 0.35 });
+    rows.push({ what: `dump ${size}: l4lb ipvs list -o json (process)`, l4lb: dump.extra.cliJsonMs!, baselineName: 'ipvsadm -S -n', baseline: dump.extra.ipvsadmSaveMs! });
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const which = process.argv[2] ?? 'all';
+  const rows: Row[] = [];
+  if (which === 'all' || which === 'ipvs') rows.push(...(await ipvsSuite()));
+  const table = rows.map((r) => {
+    const ratio = r.l4lb / r.baseline;
+    const verdict = r.target === undefined ? '' : ratio <= r.target ? `<= ${r.target}x: met` : `<= ${r.target}x: MISSED`;
+    return [r.what, sec(r.l4lb), `${r.baselineName} ${sec(r.baseline)}`, `${ratio.toFixed(3)}x`, verdict];
+  });
+  process.stdout.write('\n' + renderTable(['BENCHMARK', 'L4LB', 'BASELINE (SAME RUN)', 'RATIO', 'TARGET'], table));
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exitCode = 1;
+});
