@@ -252,24 +252,19 @@ export class IpvsHandle {
    */
   apply(ops: readonly IpvsOp[], opts: ApplyOptions = {}): OpResult[] {
     const results: OpResult[] = new Array(ops.length);
-    const batch = new NetlinkBatch<number>(this.sock, {
-      op: 'apply IPVS changes',
-      maxBytes: opts.maxBatchBytes ?? 128 * 1024,
-      barrier: (w, seq) => {
-        const start = w.beginMessage(this.familyId, NLM_F_REQUEST | NLM_F_ACK, seq);
-        w.genlHeader(IPVS_CMD_GET_INFO, IPVS_GENL_VERSION);
-        w.endMessage(start);
-      },
-    });
+    // The default barrier is an acknowledged NLMSG_NOOP: the kernel ACKs it
+    // without a reply datagram and without touching IPVS.
+    const batch = new NetlinkBatch<number>(this.sock, { op: 'apply IPVS changes', maxBytes: opts.maxBatchBytes ?? 128 * 1024 });
+    const familyId = this.familyId;
+    const encode = (w: MessageWriter, seq: number, i: number) => encodeOp(w, familyId, seq, 0, ops[i]!);
     for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
       try {
-        validateOp(op);
+        validateOp(ops[i]!);
       } catch (e) {
-        results[i] = { op, error: e as Error & { code: string } };
+        results[i] = { op: ops[i]!, error: e as Error & { code: string } };
         continue;
       }
-      batch.push(i, (w, seq) => encodeOp(w, this.familyId, seq, 0, op));
+      batch.push(i, encode);
     }
     for (const r of batch.finish()) {
       const op = ops[r.item]!;
