@@ -1,0 +1,186 @@
+// What one task contributes to the table: for each valid VIP label of each
+// port, a (group, backends) pair; the IP VIP addresses it reserves; and the
+// labels it skipped, with reasons. Pure and per task, so the table can diff a
+// task's old and new contribution in O(size of the task).
+
+import { parseIp } from './ip.js';
+import { parseVipValue } from './labels.js';
+import { domainFrag, fqdnOf, hashName } from './naming.js';
+import type { ResolvedOptions } from './options.js';
+import type { Backend, Family, LabelRejection, Protocol, RejectionCode, Task, VipLabel } from './types.js';
+
+/** A backend plus the key that sorts it numerically by (ip, port). */
+export interface SortedBackend {
+  backend: Backend;
+  sortKey: string;
+}
+
+export interface NamedGroupInfo {
+  kind: 'named';
+  protocol: Protocol;
+  port: number;
+  /** Hash input, e.g. `myapp.marathon`. */
+  name: string;
+  fqdn: string;
+}
+
+export interface IpGroupInfo {
+  kind: 'ip';
+  protocol: Protocol;
+  port: number;
+  family: Family;
+  address: string;
+  value: bigint;
+}
+
+export type GroupInfo = NamedGroupInfo | IpGroupInfo;
+
+/** One task's share of one VIP group (a named VIP before it has an address). */
+export interface Contribution {
+  groupKey: string;
+  info: GroupInfo;
+  /** Raw label values, sorted, unique. */
+  labels: string[];
+  /** Unique by (ip, port); empty unless the task is running or killing. */
+  backends: SortedBackend[];
+}
+
+export interface Reservation {
+  family: Family;
+  value: bigint;
+}
+
+export interface Derived {
+  contributions: Contribution[];
+  reservations: Reservation[];
+  rejected: LabelRejection[];
+}
+
+export function groupKeyOf(info: GroupInfo): string {
+  return info.kind === 'named'
+    ? `n|${info.protocol}|${info.name}|${info.port}`
+    : `i|${info.protocol}|${info.address}|${info.port}`;
+}
+
+/** Fixed-width hex of an address value, so string order is numeric order. */
+export function addressSortKey(family: Family, value: bigint): string {
+  return `${family}${value.toString(16).padStart(family === 4 ? 8 : 32, '0')}`;
+}
+
+function backendFor(task: Task, ip: string, port: number): SortedBackend | undefined {
+  const parsed = parseIp(ip);
+  if (parsed === undefined) return undefined;
+  const killing = task.state === 'killing';
+  const backend: Backend = {
+    ip: parsed.address,
+    port,
+    weight: killing || task.healthy === false ? 0 : 1,
+    taskId: task.id,
+    framework: task.framework,
+    source: task.source,
+    state: killing ? 'killing' : 'running',
+    health: task.healthy === undefined ? 'unknown' : task.healthy ? 'healthy' : 'unhealthy',
+  };
+  Object.freeze(backend); // shared by the VIPs handed out by the table
+  return { backend, sortKey: `${addressSortKey(parsed.family, parsed.value)}:${String(port).padStart(5, '0')}` };
+}
+
+function nameProblem(host: string, framework: string): { code: RejectionCode; message: string } | undefined {
+  const frag = domainFrag(host);
+  if (frag === '' || frag.split('.').includes('')) {
+    return { code: 'VIP_INVALID_NAME', message: `name ${JSON.stringify(host)} has no usable DNS label (gives ${JSON.stringify(frag)})` };
+  }
+  if (domainFrag(framework) === '') {
+    return { code: 'VIP_EMPTY_FRAMEWORK', message: `framework name ${JSON.stringify(framework)} has no usable DNS label` };
+  }
+  return undefined;
+}
+
+/** A task's contribution to the table; never throws on bad labels. */
+export function deriveTask(task: Task, options: ResolvedOptions): Derived {
+  const rejected: LabelRejection[] = [...(task.rejected ?? [])];
+  const reservations: Reservation[] = [];
+  const byGroup = new Map<string, Contribution>();
+  const isBackend = task.state === 'running' || task.state === 'killing';
+  const reject = (l: VipLabel, code: RejectionCode, message: string): void => {
+    rejected.push({ source: task.source, taskId: task.id, key: l.key, value: l.value, code, message });
+  };
+
+  for (const port of task.ports) {
+    for (const label of port.vips) {
+      const parsed = parseVipValue(label.value);
+      if (!parsed.ok) {
+        reject(label, parsed.code, parsed.message);
+        continue;
+      }
+      const t = parsed.target;
+      let info: GroupInfo;
+      if (t.kind === 'named') {
+        const problem = nameProblem(t.host, task.framework);
+        if (problem !== undefined) {
+          reject(label, problem.code, problem.message);
+          continue;
+        }
+        const name = hashName(t.host, task.framework);
+        info = { kind: 'named', protocol: port.protocol, port: t.port, name, fqdn: fqdnOf(name) };
+      } else {
+        if (t.family === 6 && !options.ipv6Enabled) {
+          reject(label, 'VIP_IPV6_DISABLED', `IPv6 VIP ${t.address} while IPv6 is disabled`);
+          continue;
+        }
+        const value = (parseIp(t.address) as { value: bigint }).value;
+        info = { kind: 'ip', protocol: port.protocol, port: t.port, family: t.family, address: t.address, value };
+        reservations.push({ family: t.family, value });
+      }
+
+      const backends: SortedBackend[] = [];
+      if (isBackend) {
+        let ips: string[];
+        let target: number | undefined;
+        if (port.hostPort !== undefined) {
+          if (task.agentIp === undefined) {
+            reject(label, 'VIP_NO_AGENT_IP', `host port ${port.hostPort} but the agent IP is unknown`);
+            continue;
+          }
+          ips = [task.agentIp];
+          target = port.hostPort;
+        } else {
+          ips = task.taskIps;
+          target = port.port;
+        }
+        for (const ip of ips) {
+          const b = target === undefined ? undefined : backendFor(task, ip, target);
+          if (b === undefined) continue;
+          const fam: Family = b.backend.ip.includes(':') ? 6 : 4;
+          if (fam === 6 && !options.ipv6Enabled) continue;
+          if (info.kind === 'ip' && fam !== info.family) continue;
+          if (!backends.some((e) => e.sortKey === b.sortKey)) backends.push(b);
+        }
+        if (backends.length === 0) {
+          const want = info.kind === 'ip' ? `IPv${info.family}` : options.ipv6Enabled ? 'IP' : 'IPv4';
+          reject(label, 'VIP_NO_BACKEND_ADDRESS', `task has no ${want} address for port ${target ?? '(none)'}`);
+          continue;
+        }
+      }
+
+      const key = groupKeyOf(info);
+      const existing = byGroup.get(key);
+      if (existing === undefined) {
+        byGroup.set(key, { groupKey: key, info, labels: [label.value], backends });
+      } else {
+        // Same VIP from two label forms or two ports of one task: merge.
+        if (!existing.labels.includes(label.value)) existing.labels.push(label.value);
+        for (const b of backends) {
+          if (!existing.backends.some((e) => e.sortKey === b.sortKey)) existing.backends.push(b);
+        }
+      }
+    }
+  }
+
+  const contributions = [...byGroup.values()];
+  for (const c of contributions) {
+    c.labels.sort();
+    c.backends.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+  }
+  return { contributions, reservations, rejected };
+}

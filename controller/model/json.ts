@@ -1,0 +1,48 @@
+// Typed reads of untrusted JSON (Mesos replies) without `any`.
+
+export type JsonObject = { readonly [key: string]: unknown };
+
+export function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Follow a path of object keys; undefined as soon as a step is missing. */
+export function at(v: unknown, ...path: string[]): unknown {
+  let cur = v;
+  for (const key of path) {
+    if (!isObject(cur)) return undefined;
+    cur = cur[key];
+  }
+  return cur;
+}
+
+export function str(v: unknown, ...path: string[]): string | undefined {
+  const x = at(v, ...path);
+  return typeof x === 'string' ? x : undefined;
+}
+
+export function num(v: unknown, ...path: string[]): number | undefined {
+  const x = at(v, ...path);
+  return typeof x === 'number' && Number.isFinite(x) ? x : undefined;
+}
+
+export function arr(v: unknown, ...path: string[]): readonly unknown[] {
+  const x = at(v, ...path);
+  return Array.isArray(x) ? x : [];
+}
+
+export function obj(v: unknown, ...path: string[]): JsonObject | undefined {
+  const x = at(v, ...path);
+  return isObject(x) ? x : undefined;
+}
+
+/** `[{key, value}]` label lists; entries without string key/value are skipped. */
+export function labelList(v: unknown, ...path: string[]): Array<{ key: string; value: string }> {
+  const out: Array<{ key: string; value: string }> = [];
+  for (const l of arr(v, ...path)) {
+    const key = str(l, 'key');
+    const value = str(l, 'value');
+    if (key !== undefined && value !== undefined) out.push({ key, value });
+  }
+  return out;
+}

@@ -1,0 +1,180 @@
+// Pure fold of Mesos operator API data (a GET_STATE reply, or a SUBSCRIBE
+// stream's decoded records) into raw tasks plus the agent and framework names
+// they refer to; then normalized Tasks via parseMesosTask. The Mesos source
+// owns the connection and RecordIO; this file only folds decoded JSON.
+//
+// Like dcos-net (L:235-510): TASK_UPDATED's top-level `state` is the task's
+// state; a task waits ("held") until its agent and framework are known;
+// recovered agents are not agents until AGENT_ADDED; terminal tasks leave.
+// Unlike dcos-net, a TASK_UPDATED status is appended to the raw task's
+// `statuses` and the whole task is re-parsed, so a parse never depends on
+// which fields an earlier event happened to carry.
+
+import { arr, isObject, obj, str, type JsonObject } from './json.js';
+import { parseIpv4 } from './ip.js';
+import { mesosTaskId, mesosTaskState, parseMesosTask } from './mesos-task.js';
+import type { Task } from './types.js';
+
+export interface MesosSnapshot {
+  /** agent id -> agent_info.hostname */
+  agents: Map<string, string | undefined>;
+  /** framework id -> framework_info.name */
+  frameworks: Map<string, string | undefined>;
+  /** `frameworkId/taskId` -> raw task, statuses merged in */
+  tasks: Map<string, JsonObject>;
+}
+
+export function emptySnapshot(): MesosSnapshot {
+  return { agents: new Map(), frameworks: new Map(), tasks: new Map() };
+}
+
+function addAgent(snap: MesosSnapshot, agent: unknown): string | undefined {
+  const id = str(agent, 'agent_info', 'id', 'value');
+  if (id !== undefined) snap.agents.set(id, str(agent, 'agent_info', 'hostname'));
+  return id;
+}
+
+function addFramework(snap: MesosSnapshot, framework: unknown): string | undefined {
+  const id = str(framework, 'framework_info', 'id', 'value');
+  if (id !== undefined) snap.frameworks.set(id, str(framework, 'framework_info', 'name'));
+  return id;
+}
+
+// Stores a raw task, or drops it when terminal; returns its id.
+function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
+  const id = mesosTaskId(raw);
+  if (id === undefined) return undefined;
+  if (mesosTaskState(str(raw, 'state')) === 'terminal') snap.tasks.delete(id);
+  else snap.tasks.set(id, raw);
+  return id;
+}
+
+/**
+ * A GET_STATE reply (`{type, get_state}`), a bare `get_state` object, or
+ * SUBSCRIBED's `get_state`. Master replies list `get_tasks.tasks`, agent
+ * replies `launched_tasks` (with `get_agents` added from GET_AGENT).
+ */
+export function snapshotFromState(reply: unknown): MesosSnapshot {
+  const state = obj(reply, 'get_state') ?? (isObject(reply) ? reply : {});
+  const snap = emptySnapshot();
+  for (const a of arr(state, 'get_agents', 'agents')) addAgent(snap, a);
+  for (const f of arr(state, 'get_frameworks', 'frameworks')) addFramework(snap, f);
+  // dcos-net: `tasks` when the key is there, else the agent's `launched_tasks`.
+  const getTasks = obj(state, 'get_tasks');
+  const list = getTasks !== undefined && 'tasks' in getTasks ? arr(getTasks, 'tasks') : arr(getTasks, 'launched_tasks');
+  for (const t of list) if (isObject(t)) putTask(snap, t);
+  return snap;
+}
+
+export type MesosEventEffect =
+  | { kind: 'reset' }
+  | { kind: 'tasks'; taskIds: string[] }
+  | { kind: 'none' };
+
+function tasksWhere(snap: MesosSnapshot, path: 'agent_id' | 'framework_id', id: string): string[] {
+  const out: string[] = [];
+  for (const [key, raw] of snap.tasks) if (str(raw, path, 'value') === id) out.push(key);
+  return out;
+}
+
+/**
+ * Fold one decoded operator API event into the snapshot (in place) and say
+ * what to re-parse: everything (`reset`, after SUBSCRIBED) or some task ids
+ * (removed ones included, so the caller can drop them from the table).
+ * Agent/framework removals keep the names: dcos-net keeps a task's resolved
+ * names, and the tasks' own terminal updates follow.
+ */
+export function applyMesosEvent(snap: MesosSnapshot, event: unknown): MesosEventEffect {
+  switch (str(event, 'type')) {
+    case 'SUBSCRIBED': {
+      const fresh = snapshotFromState(obj(event, 'subscribed', 'get_state') ?? {});
+      snap.agents = fresh.agents;
+      snap.frameworks = fresh.frameworks;
+      snap.tasks = fresh.tasks;
+      return { kind: 'reset' };
+    }
+    case 'TASK_ADDED': {
+      const raw = obj(event, 'task_added', 'task');
+      const id = raw === undefined ? undefined : putTask(snap, raw);
+      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: [id] };
+    }
+    case 'TASK_UPDATED': {
+      const status = obj(event, 'task_updated', 'status');
+      const fw = obj(event, 'task_updated', 'framework_id');
+      const taskId = obj(status, 'task_id');
+      const fwId = str(fw, 'value');
+      const tId = str(taskId, 'value');
+      if (status === undefined || fwId === undefined || tId === undefined) return { kind: 'none' };
+      const id = `${fwId}/${tId}`;
+      const prev = snap.tasks.get(id) ?? { task_id: taskId, framework_id: fw, agent_id: status['agent_id'] };
+      const statuses = Array.isArray(prev['statuses']) ? prev['statuses'] : [];
+      const state = str(event, 'task_updated', 'state') ?? str(status, 'state');
+      putTask(snap, { ...prev, statuses: [...statuses, status], ...(state !== undefined && { state }) });
+      return { kind: 'tasks', taskIds: [id] };
+    }
+    case 'AGENT_ADDED': {
+      const id = addAgent(snap, obj(event, 'agent_added', 'agent'));
+      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'agent_id', id) };
+    }
+    case 'FRAMEWORK_ADDED':
+    case 'FRAMEWORK_UPDATED': {
+      const key = str(event, 'type') === 'FRAMEWORK_ADDED' ? 'framework_added' : 'framework_updated';
+      const id = addFramework(snap, obj(event, key, 'framework'));
+      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'framework_id', id) };
+    }
+    default:
+      return { kind: 'none' }; // HEARTBEAT, *_REMOVED, unknown types
+  }
+}
+
+export interface MesosTasksOptions {
+  source: string;
+  /**
+   * hostname -> IP, filled by the caller from DNS beforehand (dcos-net takes
+   * the first IPv4). Default: the hostname itself when it is an IPv4 literal.
+   */
+  resolveAgent?: (hostname: string) => string | undefined;
+}
+
+export type HeldReason = 'unknown_agent' | 'unresolved_agent' | 'unknown_framework' | 'malformed';
+
+export interface HeldTask {
+  id: string;
+  reason: HeldReason;
+  message: string;
+}
+
+export type MesosTaskOutcome = { ok: true; task: Task } | { ok: false; held: HeldTask };
+
+const defaultResolve = (hostname: string): string | undefined =>
+  parseIpv4(hostname) === undefined ? undefined : hostname;
+
+/** Normalize one task of the snapshot, or say why it is held back. */
+export function snapshotTask(snap: MesosSnapshot, id: string, opts: MesosTasksOptions): MesosTaskOutcome | undefined {
+  const raw = snap.tasks.get(id);
+  if (raw === undefined) return undefined;
+  const held = (reason: HeldReason, message: string): MesosTaskOutcome => ({ ok: false, held: { id, reason, message } });
+  const agentId = str(raw, 'agent_id', 'value');
+  if (agentId === undefined || !snap.agents.has(agentId)) return held('unknown_agent', `agent ${agentId} not seen yet`);
+  const hostname = snap.agents.get(agentId);
+  const agentIp = hostname === undefined ? undefined : (opts.resolveAgent ?? defaultResolve)(hostname);
+  if (agentIp === undefined) return held('unresolved_agent', `agent hostname ${hostname} has no IP`);
+  const fwId = str(raw, 'framework_id', 'value') ?? '';
+  const frameworkName = snap.frameworks.get(fwId);
+  if (frameworkName === undefined) return held('unknown_framework', `framework ${fwId} not seen yet`);
+  const r = parseMesosTask(raw, { source: opts.source, frameworkName, agentIp });
+  return r.ok ? { ok: true, task: r.task } : held('malformed', r.message);
+}
+
+/** All tasks of the snapshot: normalized ones, and those held back. */
+export function snapshotTasks(snap: MesosSnapshot, opts: MesosTasksOptions): { tasks: Task[]; held: HeldTask[] } {
+  const tasks: Task[] = [];
+  const held: HeldTask[] = [];
+  for (const id of [...snap.tasks.keys()].sort()) {
+    const r = snapshotTask(snap, id, opts);
+    if (r === undefined) continue;
+    if (r.ok) tasks.push(r.task);
+    else held.push(r.held);
+  }
+  return { tasks, held };
+}
