@@ -37,7 +37,7 @@ bench: deps build
 	@$(NODE) dist/bench/run.js
 
 demo: deps build
-	@$(NODE) dist/test/harness/demo.js
+	@$(NODE) dist/test/demo/demo.js
 
 clean:
 	rm -rf dist .run

@@ -14,7 +14,8 @@ import {
   type ServiceWithDestinations,
   type Timeouts,
 } from '../../native/ipvs/index.js';
-import { canonicalInet } from '../../native/netlink/inet.js';
+import { inetBytes, inetFamily } from '../../native/netlink/inet.js';
+import { AF_INET } from '../../native/netlink/constants.js';
 import { formatBytes, formatCount, renderTable } from './output/table.js';
 
 export interface IpvsSnapshot {
@@ -29,26 +30,27 @@ export function readIpvs(h: IpvsHandle): IpvsSnapshot {
 
 /** A stable order: family, fwmark services last, protocol, address bytes, port. */
 export function sortServices(services: ServiceWithDestinations[]): ServiceWithDestinations[] {
-  const key = (s: ServiceEntry) =>
-    [s.family === 'inet' ? 0 : 1, s.fwmark > 0 ? 1 : 0, s.fwmark, s.protocol, addrSortKey(s.address), s.port] as const;
-  const cmp = (a: readonly (string | number)[], b: readonly (string | number)[]) => {
-    for (let i = 0; i < a.length; i++) {
-      if (a[i]! < b[i]!) return -1;
-      if (a[i]! > b[i]!) return 1;
-    }
-    return 0;
-  };
+  // Keys computed once per entry: a comparator that parses addresses would
+  // parse each one log(n) times.
+  const svcKey = new Map<ServiceEntry, string>();
   for (const s of services) {
-    s.destinations.sort((x, y) => cmp([addrSortKey(x.address), x.port], [addrSortKey(y.address), y.port]));
+    svcKey.set(s, `${s.family === 'inet' ? 0 : 1}${s.fwmark > 0 ? 1 : 0}${hex8(s.fwmark)}${s.protocol.padEnd(4)}${addrSortKey(s.address)}${hex4(s.port)}`);
+    const dk = new Map(s.destinations.map((d) => [d, `${addrSortKey(d.address)}${hex4(d.port)}`] as const));
+    s.destinations.sort((x, y) => cmp(dk.get(x)!, dk.get(y)!));
   }
-  return services.sort((a, b) => cmp(key(a), key(b)));
+  return services.sort((a, b) => cmp(svcKey.get(a)!, svcKey.get(b)!));
 }
 
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+const hex8 = (n: number) => n.toString(16).padStart(8, '0');
+
+/** Fixed-width hex of the address bytes: sorts numerically, IPv4 before IPv6. */
 function addrSortKey(a: string): string {
-  // Fixed-width hex of the address bytes sorts numerically.
-  const c = canonicalInet(a);
-  if (!c.includes(':')) return c.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
-  return c;
+  const af = inetFamily(a);
+  return af ? `${af === AF_INET ? 4 : 6}${inetBytes(af, a).toString('hex').padStart(32, '0')}` : a;
 }
 
 export function serviceFlags(s: ServiceEntry): string {
@@ -71,12 +73,16 @@ export function serviceFlags(s: ServiceEntry): string {
   return out.length ? out.join(',') : '-';
 }
 
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 export function renderIpvsTable(snap: IpvsSnapshot): string {
   const t = snap.timeouts;
   const header =
     `IPVS ${snap.info.version} (connection table ${snap.info.connectionTableSize} buckets); ` +
     `timeouts tcp ${t.tcp}s, tcpfin ${t.tcpFin}s, udp ${t.udp}s; ` +
-    `${snap.services.length} services, ${snap.services.reduce((n, s) => n + s.destinations.length, 0)} destinations\n`;
+    `${plural(snap.services.length, 'service')}, ${plural(snap.services.reduce((n, s) => n + s.destinations.length, 0), 'destination')}\n`;
   if (snap.services.length === 0) return header + 'No IPVS services.\n';
   const rows: string[][] = [];
   for (const s of snap.services) {
