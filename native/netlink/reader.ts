@@ -54,19 +54,28 @@ export function forEachMessage(buf: Buffer, len: number, fn: (m: MessageView) =>
   const m: MessageView = { type: 0, flags: 0, seq: 0, pid: 0, start: 0, end: 0 };
   let off = 0;
   while (off + NLMSG_HDRLEN <= len) {
-    const mlen = buf.readUInt32LE(off);
-    if (mlen < NLMSG_HDRLEN || off + mlen > len) {
-      throw new MalformedMessageError(`message length ${mlen} at offset ${off} exceeds datagram of ${len} bytes`);
-    }
-    m.type = buf.readUInt16LE(off + 4);
-    m.flags = buf.readUInt16LE(off + 6);
-    m.seq = buf.readUInt32LE(off + 8);
-    m.pid = buf.readUInt32LE(off + 12);
-    m.start = off + NLMSG_HDRLEN;
-    m.end = off + mlen;
+    off = readMessageHeader(buf, off, len, m);
     if (fn(m) === false) return;
-    off += align4(mlen);
   }
+}
+
+/**
+ * Decodes the nlmsghdr at `off` of a `len`-byte datagram into `m`; returns
+ * the offset of the next message. A length that runs past the datagram is
+ * MalformedMessageError, never a partial read.
+ */
+export function readMessageHeader(buf: Buffer, off: number, len: number, m: MessageView): number {
+  const mlen = get32(buf, off);
+  if (mlen < NLMSG_HDRLEN || off + mlen > len) {
+    throw new MalformedMessageError(`message length ${mlen} at offset ${off} exceeds datagram of ${len} bytes`);
+  }
+  m.type = get16(buf, off + 4);
+  m.flags = get16(buf, off + 6);
+  m.seq = get32(buf, off + 8);
+  m.pid = get32(buf, off + 12);
+  m.start = off + NLMSG_HDRLEN;
+  m.end = off + mlen;
+  return off + align4(mlen);
 }
 
 /**

@@ -36,7 +36,7 @@ import {
   NLMSGERR_ATTR_MSG,
   SOL_NETLINK,
 } from './constants.js';
-import { Attrs, MalformedMessageError, parseErrorPayload, type MessageView } from './reader.js';
+import { Attrs, parseErrorPayload, readMessageHeader, type MessageView } from './reader.js';
 import type { MessageWriter } from './writer.js';
 import { align4 } from './writer.js';
 import {
@@ -475,18 +475,7 @@ export class NetlinkSocket {
 
   /** Decodes the header at `off` into this.m; returns the offset of the next message. */
   private readHeader(buf: Buffer, off: number, len: number): number {
-    const mlen = buf.readUInt32LE(off);
-    if (mlen < NLMSG_HDRLEN || off + mlen > len) {
-      throw new MalformedMessageError(`message length ${mlen} at offset ${off} exceeds datagram of ${len} bytes`);
-    }
-    const m = this.m;
-    m.type = buf.readUInt16LE(off + 4);
-    m.flags = buf.readUInt16LE(off + 6);
-    m.seq = buf.readUInt32LE(off + 8);
-    m.pid = buf.readUInt32LE(off + 12);
-    m.start = off + NLMSG_HDRLEN;
-    m.end = off + mlen;
-    return off + align4(mlen);
+    return readMessageHeader(buf, off, len, this.m);
   }
 
   private sendBytes(bytes: Buffer, op: string): void {
