@@ -1,0 +1,94 @@
+// The door to configuration: load, validate, and hand out a typed Config.
+
+import { canonicalInet, inetBytes } from '../../native/netlink/inet.js';
+import { AF_INET, AF_INET6 } from '../../native/netlink/constants.js';
+import { ConfigError, loadSettings, type LoadInput, type Loaded, type Origin, type Value } from './load.js';
+import { SETTINGS, envName, flagName } from './schema.js';
+import type { LogFormat, LogLevel } from '../log.js';
+
+export { ConfigError, parseDuration, formatDuration, type LoadInput, type Origin } from './load.js';
+export { SETTINGS, envName, flagName, type Setting } from './schema.js';
+
+export interface Config {
+  vips: { ipv4Min: string; ipv4Max: string; ipv6Min: string; ipv6Max: string; ipv6: boolean };
+  ipvs: {
+    scheduler: string;
+    /** Undefined: leave the kernel's value. */
+    tcpTimeoutMs?: number;
+    tcpFinTimeoutMs?: number;
+    udpTimeoutMs?: number;
+    drainTimeoutMs: number;
+  };
+  reconcile: { resyncIntervalMs: number; minIntervalMs: number };
+  dataplane: { interface: string; hairpin: boolean; iptables: string };
+  stateDir: string;
+  log: { level: LogLevel; format: LogFormat };
+  /** Where each setting came from, for `l4lb status` and the start-up log line. */
+  origin: ReadonlyMap<string, Origin>;
+  file?: string;
+}
+
+function get<T extends Value>(l: Loaded, key: string): T {
+  return l.values.get(key) as T;
+}
+function opt<T extends Value>(l: Loaded, key: string): T | undefined {
+  return l.values.get(key) as T | undefined;
+}
+
+function compareAddr(a: string, b: string, family: number): number {
+  return Buffer.compare(inetBytes(family, a), inetBytes(family, b));
+}
+
+export function loadConfig(input: LoadInput): Config {
+  const l = loadSettings(input);
+  const problems: string[] = [];
+  const v4min = get<string>(l, 'vips.ipv4-min');
+  const v4max = get<string>(l, 'vips.ipv4-max');
+  const v6min = get<string>(l, 'vips.ipv6-min');
+  const v6max = get<string>(l, 'vips.ipv6-max');
+  if (compareAddr(v4min, v4max, AF_INET) >= 0) problems.push(`vips.ipv4-min (${v4min}) must be below vips.ipv4-max (${v4max})`);
+  if (compareAddr(v6min, v6max, AF_INET6) >= 0) problems.push(`vips.ipv6-min (${v6min}) must be below vips.ipv6-max (${v6max})`);
+  if (problems.length) throw new ConfigError(problems);
+  const cfg: Config = {
+    vips: { ipv4Min: v4min, ipv4Max: v4max, ipv6Min: canonicalInet(v6min), ipv6Max: canonicalInet(v6max), ipv6: get<boolean>(l, 'vips.ipv6') },
+    ipvs: {
+      scheduler: get<string>(l, 'ipvs.scheduler'),
+      drainTimeoutMs: get<number>(l, 'ipvs.drain-timeout'),
+    },
+    reconcile: { resyncIntervalMs: get<number>(l, 'reconcile.resync-interval'), minIntervalMs: get<number>(l, 'reconcile.min-interval') },
+    dataplane: { interface: get<string>(l, 'dataplane.interface'), hairpin: get<boolean>(l, 'dataplane.hairpin'), iptables: get<string>(l, 'dataplane.iptables') },
+    stateDir: get<string>(l, 'state-dir'),
+    log: { level: get<LogLevel>(l, 'log.level'), format: get<LogFormat>(l, 'log.format') },
+    origin: l.origin,
+    ...(l.file !== undefined ? { file: l.file } : {}),
+  };
+  const tcp = opt<number>(l, 'ipvs.tcp-timeout');
+  const fin = opt<number>(l, 'ipvs.tcpfin-timeout');
+  const udp = opt<number>(l, 'ipvs.udp-timeout');
+  if (tcp !== undefined) cfg.ipvs.tcpTimeoutMs = tcp;
+  if (fin !== undefined) cfg.ipvs.tcpFinTimeoutMs = fin;
+  if (udp !== undefined) cfg.ipvs.udpTimeoutMs = udp;
+  return cfg;
+}
+
+/** The configuration reference as a Markdown table (README.md embeds it; a test keeps them equal). */
+export function configReference(): string {
+  const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const rows = SETTINGS.map((s) => {
+    const d =
+      s.defaultDoc ??
+      (s.default === undefined
+        ? '(unset)'
+        : s.type.kind === 'duration'
+          ? formatDurationDoc(s.default as number)
+          : Array.isArray(s.default)
+            ? (s.default as string[]).join(',')
+            : String(s.default));
+    return `| \`${s.key}\` | \`--${flagName(s)}\` | \`${envName(s)}\` | ${esc(d)} | ${esc(s.doc)} |`;
+  });
+  return ['| config file key | flag | environment | default | meaning |', '|---|---|---|---|---|', ...rows].join('\n') + '\n';
+}
+
+function formatDurationDoc(ms: number): string {
+  return ms % 60_000 === 0 && ms > 0 ? `${ms / 60_000}m` : ms >= 1000 ? `${ms / 1000}s` : `${ms}ms`;
+}

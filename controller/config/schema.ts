@@ -1,0 +1,89 @@
+// Every setting of `l4lb run`, declared once: its config-file key, its
+// environment variable, its flag, its type, default and documentation. The
+// loader, the CLI flags, the validation and the README's configuration
+// reference are all derived from this table, so they cannot drift apart.
+
+export type SettingType =
+  | { kind: 'string'; pattern?: RegExp; patternDoc?: string }
+  | { kind: 'enum'; values: readonly string[] }
+  | { kind: 'int'; min: number; max: number }
+  | { kind: 'duration'; minMs: number; maxMs: number }
+  | { kind: 'bool' }
+  | { kind: 'list' }
+  | { kind: 'ip'; family?: 4 | 6 };
+
+export interface Setting {
+  /** Dotted key in the config file, e.g. `ipvs.scheduler`. */
+  key: string;
+  type: SettingType;
+  /** Default value in the config's own representation (durations in ms); undefined = unset. */
+  default: string | number | boolean | readonly string[] | undefined;
+  doc: string;
+  /** Flag without dashes; derived from the key when absent (`ipvs.scheduler` -> `ipvs-scheduler`). */
+  flag?: string;
+  /** Shown instead of the default in docs (e.g. for values that depend on the kernel). */
+  defaultDoc?: string;
+}
+
+const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'] as const;
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+export const SETTINGS: readonly Setting[] = [
+  // Model: names and addresses.
+  {
+    key: 'vips.ipv4-min',
+    type: { kind: 'ip', family: 4 },
+    default: '11.0.0.0',
+    doc: 'First address of the named-VIP IPv4 pool. Must match every node (and DC/OS, whose pool is 11.0.0.0-11.255.255.255): the pool changes the hash result.',
+  },
+  { key: 'vips.ipv4-max', type: { kind: 'ip', family: 4 }, default: '11.255.255.255', doc: 'Last address of the named-VIP IPv4 pool (never handed out itself, as in DC/OS).' },
+  { key: 'vips.ipv6-min', type: { kind: 'ip', family: 6 }, default: 'fd01:c::', doc: 'First address of the named-VIP IPv6 pool.' },
+  { key: 'vips.ipv6-max', type: { kind: 'ip', family: 6 }, default: 'fd01:c::ffff:ffff:ffff:ffff', doc: 'Last address of the named-VIP IPv6 pool.' },
+  { key: 'vips.ipv6', type: { kind: 'bool' }, default: true, doc: 'Give named VIPs an IPv6 address when they have IPv6 backends.' },
+
+  // IPVS.
+  { key: 'ipvs.scheduler', type: { kind: 'enum', values: SCHEDULERS }, default: 'wlc', doc: 'IPVS scheduler of every VIP (DC/OS uses wlc).' },
+  {
+    key: 'ipvs.tcp-timeout',
+    type: { kind: 'duration', minMs: 0, maxMs: 2_000_000_000 },
+    default: undefined,
+    defaultDoc: 'kernel default (900s)',
+    doc: 'Idle timeout of established TCP connections (`ipvsadm --set`). IPVS forgets a connection idle for longer: clients that keep idle connections must send TCP keepalives more often than this.',
+  },
+  { key: 'ipvs.tcpfin-timeout', type: { kind: 'duration', minMs: 0, maxMs: 2_000_000_000 }, default: undefined, defaultDoc: 'kernel default (120s)', doc: 'Timeout of TCP connections after a FIN.' },
+  { key: 'ipvs.udp-timeout', type: { kind: 'duration', minMs: 0, maxMs: 2_000_000_000 }, default: undefined, defaultDoc: 'kernel default (300s)', doc: 'Idle timeout of UDP flows.' },
+  {
+    key: 'ipvs.drain-timeout',
+    type: { kind: 'duration', minMs: 0, maxMs: 86_400_000 },
+    default: 300_000,
+    doc: 'How long a removed TCP backend keeps weight 0 for its existing connections before it is deleted anyway (it is deleted earlier once it has none).',
+  },
+
+  // Reconciler.
+  { key: 'reconcile.resync-interval', type: { kind: 'duration', minMs: 1000, maxMs: 86_400_000 }, default: 30_000, doc: 'Full resync: dump the kernel and repair drift (e.g. `ipvsadm -D`) at this interval.' },
+  { key: 'reconcile.min-interval', type: { kind: 'duration', minMs: 0, maxMs: 60_000 }, default: 100, doc: 'Minimum time between two passes: bursts of changes coalesce into one pass.' },
+
+  // Node dataplane.
+  { key: 'dataplane.interface', type: { kind: 'string', pattern: IFNAME, patternDoc: 'a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)' }, default: 'minuteman', doc: 'Dummy interface that carries the VIP addresses (dcos-net uses `minuteman`).' },
+  { key: 'dataplane.hairpin', type: { kind: 'bool' }, default: true, doc: 'Maintain the SNAT rule that lets a backend reach its own VIP.' },
+  { key: 'dataplane.iptables', type: { kind: 'string' }, default: 'iptables', doc: 'iptables binary for the hairpin rule (`iptables-legacy` where nftables has no IPv4 NAT).' },
+  { key: 'state-dir', type: { kind: 'string' }, default: '/run/l4lb', doc: 'Where l4lb records the IPVS services it created (tmpfs: lives exactly as long as the kernel table).' },
+
+  // Logging.
+  { key: 'log.level', type: { kind: 'enum', values: ['error', 'warn', 'info', 'debug'] }, default: 'info', doc: 'Log level.' },
+  { key: 'log.format', type: { kind: 'enum', values: ['json', 'text', 'auto'] }, default: 'auto', doc: 'JSON lines, text, or auto (text on a terminal, JSON otherwise).' },
+];
+
+/** `ipvs.tcp-timeout` -> `L4LB_IPVS_TCP_TIMEOUT`. */
+export function envName(s: Setting): string {
+  return `L4LB_${s.key.toUpperCase().replace(/[.-]/g, '_')}`;
+}
+
+/** `ipvs.tcp-timeout` -> `ipvs-tcp-timeout`. */
+export function flagName(s: Setting): string {
+  return s.flag ?? s.key.replace(/\./g, '-');
+}
+
+export function settingByKey(key: string): Setting | undefined {
+  return SETTINGS.find((s) => s.key === key);
+}
