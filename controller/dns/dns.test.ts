@@ -12,7 +12,8 @@ import { Zone } from './zone.js';
 import { silentLogger } from '../log.js';
 
 /** dns-packet decodes rcode and record data, but its types do not say so. */
-const decode = (b: Buffer) => dnsPacket.decode(b) as ReturnType<typeof dnsPacket.decode> & { rcode: string; answers?: Array<{ data: unknown }> };
+type Decoded = { id?: number; rcode: string; answers?: Array<{ data: unknown }> };
+const decode = (b: Buffer): Decoded => dnsPacket.decode(b) as unknown as Decoded;
 
 const srvPorts = Array.from({ length: 40 }, (_, i) => ({ portName: `p${i}`, protocol: 'tcp' as const, port: 10000 + i }));
 const zone = new Zone([
