@@ -7,6 +7,7 @@ import { IpvsHandle } from '../../native/ipvs/index.js';
 import { readIpvs, renderIpvsTable } from './ipvs.js';
 import { parseOutput, toJson, UsageError } from './output/format.js';
 import { versionInfo } from './version.js';
+import { registerPlan } from './plan.js';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -47,6 +48,8 @@ export function buildProgram(out: (s: string) => void): Command {
         h.close();
       }
     });
+
+  registerPlan(program, out);
 
   for (const c of [program, ...program.commands, ...ipvs.commands]) c.exitOverride();
   return program;
