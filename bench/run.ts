@@ -7,6 +7,7 @@
 import { runInKernel } from '../test/harness/index.js';
 import { renderTable } from '../controller/cli/output/table.js';
 import type { CaseResult } from './ipvs-case.js';
+import { modelSuite } from './model.js';
 
 interface Row {
   what: string;
@@ -59,6 +60,7 @@ async function ipvsSuite(): Promise<Row[]> {
 async function main(): Promise<void> {
   const which = process.argv[2] ?? 'all';
   const rows: Row[] = [];
+  if (which === 'all' || which === 'model') rows.push(...(await modelSuite()));
   if (which === 'all' || which === 'ipvs') rows.push(...(await ipvsSuite()));
   const table = rows.map((r) => {
     const ratio = r.l4lb / r.baseline;
