@@ -27,3 +27,4 @@ export {
   type HeldReason, type HeldTask, type MesosEventEffect, type MesosSnapshot, type MesosTaskOutcome,
   type MesosTasksOptions,
 } from './mesos-state.js';
+export { isObject, at, str, num, arr, obj, labelList, type JsonObject } from './json.js';

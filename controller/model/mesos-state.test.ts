@@ -55,6 +55,23 @@ describe('applyMesosEvent', () => {
     assert.deepEqual(r.task.taskIps, ['9.0.0.7']);
   });
 
+  it('keeps only the newest status: 1,000 updates (out of order) do not grow the task', () => {
+    const snap = emptySnapshot();
+    applyMesosEvent(snap, subscribed);
+    applyMesosEvent(snap, added('web', 'S0'));
+    for (let i = 1; i <= 1000; i++) {
+      // Timestamps arrive shuffled; the newest (1000) must win whenever it came.
+      const ts = i === 500 ? 1000 : i === 1000 ? 500 : i;
+      applyMesosEvent(snap, updated('web', 'TASK_RUNNING', 'TASK_RUNNING', ts));
+    }
+    const raw = snap.tasks.get('F0/web')!;
+    assert.equal((raw['statuses'] as unknown[]).length, 1);
+    assert.equal(((raw['statuses'] as Array<Record<string, unknown>>)[0]!)['timestamp'], 1000);
+    const r = snapshotTask(snap, 'F0/web', OPTS);
+    assert.ok(r?.ok);
+    assert.equal(r.task.state, 'running');
+  });
+
   it('uses the event state, which can be ahead of status.state', () => {
     const snap = emptySnapshot();
     applyMesosEvent(snap, subscribed);

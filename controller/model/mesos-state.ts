@@ -12,7 +12,7 @@
 
 import { arr, isObject, obj, str, type JsonObject } from './json.js';
 import { parseIpv4 } from './ip.js';
-import { mesosTaskId, mesosTaskState, parseMesosTask } from './mesos-task.js';
+import { mesosTaskId, mesosTaskState, newestStatus, parseMesosTask } from './mesos-task.js';
 import type { Task } from './types.js';
 
 export interface MesosSnapshot {
@@ -109,7 +109,12 @@ export function applyMesosEvent(snap: MesosSnapshot, event: unknown): MesosEvent
       const prev = snap.tasks.get(id) ?? { task_id: taskId, framework_id: fw, agent_id: status['agent_id'] };
       const statuses = Array.isArray(prev['statuses']) ? prev['statuses'] : [];
       const state = str(event, 'task_updated', 'state') ?? str(status, 'state');
-      putTask(snap, { ...prev, statuses: [...statuses, status], ...(state !== undefined && { state }) });
+      // Only the newest status (by timestamp) is ever read, so only it is kept:
+      // a task whose health flaps for weeks must not grow without bound.
+      const merged = [...statuses, status];
+      const newest = newestStatus({ statuses: merged });
+      const kept = Object.keys(newest).length > 0 ? [newest] : merged.slice(-1);
+      putTask(snap, { ...prev, statuses: kept, ...(state !== undefined && { state }) });
       return { kind: 'tasks', taskIds: [id] };
     }
     case 'AGENT_ADDED': {
