@@ -8,6 +8,7 @@ import { readIpvs, renderIpvsTable } from './ipvs.js';
 import { parseOutput, toJson, UsageError } from './output/format.js';
 import { versionInfo } from './version.js';
 import { registerPlan } from './plan.js';
+import { registerRun } from './run.js';
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -50,6 +51,7 @@ export function buildProgram(out: (s: string) => void): Command {
     });
 
   registerPlan(program, out);
+  registerRun(program);
 
   for (const c of [program, ...program.commands, ...ipvs.commands]) c.exitOverride();
   return program;

@@ -48,7 +48,7 @@ test('file < environment < flags, and the origin of each value is kept', () => {
   assert.equal(c.ipvs.tcpTimeoutMs, 900_000);
   assert.equal(c.origin.get('ipvs.tcp-timeout'), 'file');
   assert.equal(c.log.level, 'debug');
-  assert.equal(c.file, f);
+  assert.equal(c.configFile, f);
 });
 
 test('every problem is reported at once, each naming where the value came from', () => {

@@ -10,6 +10,12 @@ export { ConfigError, parseDuration, formatDuration, type LoadInput, type Origin
 export { SETTINGS, envName, flagName, type Setting } from './schema.js';
 
 export interface Config {
+  mesos: { masters: string[] };
+  marathon: { urls: string[]; framework: string };
+  file: { paths: string[] };
+  auth: { tokenFile?: string; basicFile?: string };
+  tls: { caFile?: string };
+  dns: { listen: string[] };
   vips: { ipv4Min: string; ipv4Max: string; ipv6Min: string; ipv6Max: string; ipv6: boolean };
   ipvs: {
     scheduler: string;
@@ -25,7 +31,8 @@ export interface Config {
   log: { level: LogLevel; format: LogFormat };
   /** Where each setting came from, for `l4lb status` and the start-up log line. */
   origin: ReadonlyMap<string, Origin>;
-  file?: string;
+  /** The config file that was read, if any. */
+  configFile?: string;
 }
 
 function get<T extends Value>(l: Loaded, key: string): T {
@@ -50,6 +57,12 @@ export function loadConfig(input: LoadInput): Config {
   if (compareAddr(v6min, v6max, AF_INET6) >= 0) problems.push(`vips.ipv6-min (${v6min}) must be below vips.ipv6-max (${v6max})`);
   if (problems.length) throw new ConfigError(problems);
   const cfg: Config = {
+    mesos: { masters: [...get<readonly string[]>(l, 'mesos.masters')] },
+    marathon: { urls: [...get<readonly string[]>(l, 'marathon.urls')], framework: get<string>(l, 'marathon.framework') },
+    file: { paths: [...get<readonly string[]>(l, 'file.paths')] },
+    auth: {},
+    tls: {},
+    dns: { listen: [...get<readonly string[]>(l, 'dns.listen')] },
     vips: { ipv4Min: v4min, ipv4Max: v4max, ipv6Min: canonicalInet(v6min), ipv6Max: canonicalInet(v6max), ipv6: get<boolean>(l, 'vips.ipv6') },
     ipvs: {
       scheduler: get<string>(l, 'ipvs.scheduler'),
@@ -60,8 +73,14 @@ export function loadConfig(input: LoadInput): Config {
     stateDir: get<string>(l, 'state-dir'),
     log: { level: get<LogLevel>(l, 'log.level'), format: get<LogFormat>(l, 'log.format') },
     origin: l.origin,
-    ...(l.file !== undefined ? { file: l.file } : {}),
+    ...(l.file !== undefined ? { configFile: l.file } : {}),
   };
+  const token = opt<string>(l, 'auth.token-file');
+  const basic = opt<string>(l, 'auth.basic-file');
+  const ca = opt<string>(l, 'tls.ca-file');
+  if (token !== undefined) cfg.auth.tokenFile = token;
+  if (basic !== undefined) cfg.auth.basicFile = basic;
+  if (ca !== undefined) cfg.tls.caFile = ca;
   const tcp = opt<number>(l, 'ipvs.tcp-timeout');
   const fin = opt<number>(l, 'ipvs.tcpfin-timeout');
   const udp = opt<number>(l, 'ipvs.udp-timeout');

@@ -29,6 +29,15 @@ const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed'
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export const SETTINGS: readonly Setting[] = [
+  // Sources: where tasks and VIP labels come from (several at once is fine).
+  { key: 'mesos.masters', flag: 'mesos', type: { kind: 'list' }, default: [], doc: 'Mesos master URLs (operator API SUBSCRIBE stream), tried in turn; a standby redirects to the leader. Repeat the flag or separate with commas.' },
+  { key: 'marathon.urls', flag: 'marathon', type: { kind: 'list' }, default: [], doc: 'Marathon URLs (REST snapshot + event stream), tried in turn.' },
+  { key: 'marathon.framework', type: { kind: 'string' }, default: 'marathon', doc: "Marathon's framework name: the second label of its VIP names." },
+  { key: 'file.paths', flag: 'file', type: { kind: 'list' }, default: [], doc: 'VIP files (YAML or JSON), watched for changes.' },
+  { key: 'auth.token-file', type: { kind: 'string' }, default: undefined, defaultDoc: '(none)', doc: 'File with a DC/OS auth token, sent as `Authorization: token=...` to Mesos and Marathon.' },
+  { key: 'auth.basic-file', type: { kind: 'string' }, default: undefined, defaultDoc: '(none)', doc: 'File with `user:password` for HTTP basic auth to Mesos and Marathon.' },
+  { key: 'tls.ca-file', type: { kind: 'string' }, default: undefined, defaultDoc: '(system CAs)', doc: 'PEM CA bundle to verify https Mesos and Marathon URLs.' },
+
   // Model: names and addresses.
   {
     key: 'vips.ipv4-min',
@@ -68,6 +77,14 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'dataplane.hairpin', type: { kind: 'bool' }, default: true, doc: 'Maintain the SNAT rule that lets a backend reach its own VIP.' },
   { key: 'dataplane.iptables', type: { kind: 'string' }, default: 'iptables', doc: 'iptables binary for the hairpin rule (`iptables-legacy` where nftables has no IPv4 NAT).' },
   { key: 'state-dir', type: { kind: 'string' }, default: '/run/l4lb', doc: 'Where l4lb records the IPVS services it created (tmpfs: lives exactly as long as the kernel table).' },
+
+  // DNS.
+  {
+    key: 'dns.listen',
+    type: { kind: 'list' },
+    default: ['127.0.0.1:53'],
+    doc: 'Addresses (`host:port`, `[v6]:port`) where l4lb answers the l4lb.thisdcos.directory zone over UDP and TCP; empty (`""`) turns DNS off. DC/OS uses 198.51.100.1-3:53.',
+  },
 
   // Logging.
   { key: 'log.level', type: { kind: 'enum', values: ['error', 'warn', 'info', 'debug'] }, default: 'info', doc: 'Log level.' },

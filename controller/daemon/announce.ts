@@ -1,0 +1,97 @@
+// Which VIPs are announced, and in what order. A VIP forwards before it is
+// announced: the reconciler creates its IPVS service, then calls `added`,
+// which puts the address on the node and then the name in DNS. Removal goes
+// the other way: `removing` takes the name out of DNS, then the address, and
+// only then the reconciler deletes the service.
+//
+// Several VIPs (ports, protocols) share one address: an address stays while
+// any of them still forwards, and a name answers for a family only while at
+// least one of its VIPs on that address forwards.
+
+import { serviceKeyOf } from '../reconcile/index.js';
+import type { NameAddress } from '../model/index.js';
+import { canonicalInet } from '../../native/netlink/inet.js';
+import { Zone, type ZoneName } from '../dns/zone.js';
+
+export interface AddressSink {
+  addAddresses(addrs: readonly string[]): unknown;
+  removeAddresses(addrs: readonly string[]): unknown;
+}
+
+export class Announcer {
+  /** VIP keys whose IPVS service exists (the reconciler said so). */
+  private readonly forwarding = new Set<string>();
+  /** Address -> how many forwarding VIPs use it. */
+  private readonly refs = new Map<string, number>();
+  private zone = new Zone([]);
+
+  constructor(
+    private readonly addresses: AddressSink,
+    /** Names and their addresses from the model (VipTable.names()). */
+    private readonly names: () => readonly NameAddress[],
+    private readonly onZone: (zone: Zone) => void,
+  ) {}
+
+  /** After the reconciler created or adopted these VIPs' services. */
+  async added(keys: readonly string[]): Promise<void> {
+    const fresh: string[] = [];
+    for (const key of keys) {
+      if (this.forwarding.has(key)) continue;
+      this.forwarding.add(key);
+      const addr = addressOf(key);
+      const n = this.refs.get(addr) ?? 0;
+      this.refs.set(addr, n + 1);
+      if (n === 0) fresh.push(addr);
+    }
+    if (fresh.length) await this.addresses.addAddresses(fresh);
+    this.publish();
+  }
+
+  /** Before the reconciler deletes these VIPs' services. */
+  async removing(keys: readonly string[]): Promise<void> {
+    const gone: string[] = [];
+    for (const key of keys) {
+      if (!this.forwarding.delete(key)) continue;
+      const addr = addressOf(key);
+      const n = (this.refs.get(addr) ?? 1) - 1;
+      if (n <= 0) {
+        this.refs.delete(addr);
+        gone.push(addr);
+      } else {
+        this.refs.set(addr, n);
+      }
+    }
+    this.publish();
+    if (gone.length) await this.addresses.removeAddresses(gone);
+  }
+
+  /** Rebuilds the DNS zone from the model's names, keeping only addresses that forward. */
+  publish(): void {
+    const entries: ZoneName[] = [];
+    for (const n of this.names()) {
+      const e: ZoneName = { name: n.name };
+      if (n.ipv4 && this.refs.has(n.ipv4)) e.ipv4 = n.ipv4;
+      if (n.ipv6 && this.refs.has(canonicalInet(n.ipv6))) e.ipv6 = n.ipv6;
+      if (e.ipv4 || e.ipv6) entries.push(e);
+    }
+    this.zone = new Zone(entries);
+    this.onZone(this.zone);
+  }
+
+  /** Addresses that should be on the node now (for the dataplane's periodic check). */
+  announcedAddresses(): string[] {
+    return [...this.refs.keys()];
+  }
+
+  isForwarding(key: string): boolean {
+    return this.forwarding.has(key);
+  }
+
+  get currentZone(): Zone {
+    return this.zone;
+  }
+}
+
+function addressOf(key: string): string {
+  return canonicalInet(serviceKeyOf(key).address);
+}

@@ -1,0 +1,234 @@
+// `l4lb run`: the wiring of one node's daemon. Data flows one way:
+// sources -> VIP table -> reconciler -> kernel (IPVS, then addresses, then
+// DNS). Start order matters for zero-churn restarts: the reconciler starts
+// only once every source has given its first complete view, so a restart
+// never sees an empty desired table and never deletes a forwarding VIP.
+// Stopping leaves the kernel as it is: forwarding continues while l4lb is down.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../log.js';
+import { VipTable, type ChangeSummary } from '../model/index.js';
+import { createSources, type SourcesOptions } from '../sources/index.js';
+import type { Source, SourceSink, SourceStatus } from '../sources/types.js';
+import { realTimers } from '../sources/timers.js';
+import { FileOwnershipStore, Ownership, Reconciler, type PassResult } from '../reconcile/index.js';
+import { Dataplane } from '../dataplane/index.js';
+import { DnsServer } from '../dns/server.js';
+import { IpvsHandle } from '../../native/ipvs/index.js';
+import { Announcer } from './announce.js';
+
+export class DaemonError extends Error {
+  readonly code = 'ERR_DAEMON';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DaemonError';
+  }
+}
+
+/** Reads a secret file (token, user:password) with an error that names it. */
+function secret(path: string, what: string): string {
+  try {
+    const v = readFileSync(path, 'utf8').trim();
+    if (!v) throw new DaemonError(`${what} file ${path} is empty`);
+    return v;
+  } catch (e) {
+    if (e instanceof DaemonError) throw e;
+    throw new DaemonError(`cannot read ${what} file ${path}: ${(e as Error).message}`);
+  }
+}
+
+export function sourcesOptions(cfg: Config): SourcesOptions {
+  const auth = cfg.auth.tokenFile
+    ? { token: secret(cfg.auth.tokenFile, 'DC/OS token') }
+    : cfg.auth.basicFile
+      ? (() => {
+          const v = secret(cfg.auth.basicFile, 'basic auth');
+          const i = v.indexOf(':');
+          if (i <= 0) throw new DaemonError(`basic auth file ${cfg.auth.basicFile} must hold user:password`);
+          return { basic: { username: v.slice(0, i), password: v.slice(i + 1) } };
+        })()
+      : undefined;
+  const common = { ...(auth ? { auth } : {}), ...(cfg.tls.caFile ? { caFile: cfg.tls.caFile } : {}) };
+  const o: SourcesOptions = {};
+  if (cfg.mesos.masters.length) o.mesos = { masters: cfg.mesos.masters, ...common };
+  if (cfg.marathon.urls.length) o.marathon = { urls: cfg.marathon.urls, framework: cfg.marathon.framework, ...common };
+  if (cfg.file.paths.length) o.file = cfg.file.paths.map((path) => ({ path }));
+  return o;
+}
+
+export interface DaemonState {
+  startedAt: Date;
+  /** Every source has given a complete view and the reconciler runs. */
+  ready: boolean;
+  sources: SourceStatus[];
+  lastPass?: PassResult;
+  passes: number;
+}
+
+export class Daemon {
+  private readonly table: VipTable;
+  private readonly sources: Source[];
+  private readonly statuses = new Map<string, SourceStatus>();
+  private readonly log: Logger;
+  private ipvs: IpvsHandle | undefined;
+  private dataplane: Dataplane | undefined;
+  private reconciler: Reconciler | undefined;
+  private dns: DnsServer | undefined;
+  private announcer: Announcer | undefined;
+  private readonly state: DaemonState = { startedAt: new Date(), ready: false, sources: [], passes: 0 };
+  private stopping = false;
+
+  constructor(
+    private readonly cfg: Config,
+    logger: Logger,
+  ) {
+    this.log = logger;
+    this.table = new VipTable({
+      ipv4Min: cfg.vips.ipv4Min,
+      ipv4Max: cfg.vips.ipv4Max,
+      ipv6Min: cfg.vips.ipv6Min,
+      ipv6Max: cfg.vips.ipv6Max,
+      ipv6Enabled: cfg.vips.ipv6,
+    });
+    const opts = sourcesOptions(cfg);
+    if (!opts.mesos && !opts.marathon && !opts.file) {
+      throw new DaemonError('no source configured: give --mesos URL, --marathon URL or --file PATH (or mesos.masters, marathon.urls, file.paths in the config file)');
+    }
+    this.sources = createSources(opts, logger.child({ component: 'source' }));
+  }
+
+  /** Opens the kernel interfaces, prepares the node, starts DNS and the sources. */
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    this.ipvs = IpvsHandle.open();
+    const info = this.ipvs.info();
+    const t = cfg.ipvs;
+    if (t.tcpTimeoutMs !== undefined || t.tcpFinTimeoutMs !== undefined || t.udpTimeoutMs !== undefined) {
+      const sec = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms / 1000));
+      this.ipvs.setTimeouts({ tcp: sec(t.tcpTimeoutMs) ?? 0, tcpFin: sec(t.tcpFinTimeoutMs) ?? 0, udp: sec(t.udpTimeoutMs) ?? 0 });
+    }
+    const timeouts = this.ipvs.getTimeouts();
+    this.log.info('ipvs ready', { component: 'daemon', version: info.version, connectionTableSize: info.connectionTableSize, timeouts });
+
+    this.dataplane = new Dataplane({
+      logger: this.log.child({ component: 'dataplane' }),
+      link: cfg.dataplane.interface,
+      hairpin: cfg.dataplane.hairpin,
+      iptables: cfg.dataplane.iptables,
+      ipv6: cfg.vips.ipv6,
+    });
+    const report = await this.dataplane.start();
+    this.log[report.ok ? 'info' : 'warn']('node dataplane ready', {
+      component: 'dataplane',
+      link: report.link,
+      kernel: report.kernelRelease,
+      problems: report.problems,
+      ms: Math.round(report.ms),
+    });
+
+    if (cfg.dns.listen.length) {
+      this.dns = new DnsServer({ listen: cfg.dns.listen, logger: this.log.child({ component: 'dns' }) });
+      await this.dns.start();
+      this.log.info('dns listening', { component: 'dns', addresses: this.dns.addresses() });
+    }
+    const dp = this.dataplane;
+    this.announcer = new Announcer(
+      { addAddresses: (a) => dp.addAddresses(a), removeAddresses: (a) => dp.removeAddresses(a) },
+      () => this.table.names(),
+      (zone) => this.dns?.setZone(zone),
+    );
+
+    const sink: SourceSink = {
+      replace: (id, tasks) => this.changed(this.table.replaceSource(id, tasks)),
+      upsert: (task) => this.changed(this.table.upsertTask(task)),
+      remove: (ref) => this.changed(this.table.removeTask(ref)),
+      status: (s) => this.sourceStatus(s),
+    };
+    for (const s of this.sources) {
+      this.statuses.set(s.id, s.status());
+      s.start(sink);
+    }
+    this.log.info('waiting for every source to give a complete view before reconciling', {
+      component: 'daemon',
+      sources: this.sources.map((s) => s.id),
+    });
+  }
+
+  private changed(summary: ChangeSummary): void {
+    if (summary.changed.length === 0) return;
+    this.reconciler?.markMany(summary.changed);
+    this.announcer?.publish();
+  }
+
+  private sourceStatus(s: SourceStatus): void {
+    const prev = this.statuses.get(s.id);
+    this.statuses.set(s.id, s);
+    if (prev?.state !== s.state) {
+      this.log[s.state === 'stale' ? 'warn' : 'info']('source state', {
+        component: 'source',
+        source: s.id,
+        state: s.state,
+        endpoint: s.endpoint,
+        tasks: s.tasks,
+        ...(s.lastError ? { error: s.lastError } : {}),
+      });
+    }
+    if (!this.reconciler && !this.stopping && [...this.statuses.values()].every((x) => x.state === 'synced')) this.startReconciler();
+    // A source that reconnected replaced its view in one step: check everything against the kernel.
+    else if (this.reconciler && prev?.state === 'stale' && s.state === 'synced') this.reconciler.resync();
+  }
+
+  private startReconciler(): void {
+    const cfg = this.cfg;
+    const announcer = this.announcer!;
+    this.reconciler = new Reconciler({
+      kernel: this.ipvs!,
+      desired: this.table,
+      ownership: Ownership.load(new FileOwnershipStore({ path: join(cfg.stateDir, 'owned.json') })),
+      timers: realTimers,
+      config: { scheduler: cfg.ipvs.scheduler, drainTimeoutMs: cfg.ipvs.drainTimeoutMs, forward: 'masq' },
+      minIntervalMs: cfg.reconcile.minIntervalMs,
+      resyncMs: cfg.reconcile.resyncIntervalMs,
+      hooks: { afterAdd: (keys) => announcer.added(keys), beforeRemove: (keys) => announcer.removing(keys) },
+      onPass: (r) => this.onPass(r),
+      logger: this.log.child({ component: 'reconcile' }),
+    });
+    this.state.ready = true;
+    this.log.info('every source synced: reconciling', { component: 'daemon', vips: this.table.vips().length });
+    this.reconciler.start();
+  }
+
+  private onPass(r: PassResult): void {
+    this.state.passes++;
+    this.state.lastPass = r;
+    // A full pass also checks the node: addresses, sysctls, the hairpin rule.
+    if (r.full && this.dataplane && !this.stopping) {
+      void this.dataplane.check().then((c) => {
+        if (c.repaired.length || c.problems.length) {
+          this.log.warn('node dataplane repaired', { component: 'dataplane', repaired: c.repaired, problems: c.problems });
+        }
+      });
+    }
+  }
+
+  /** A read-only view for status, metrics and tests. */
+  status(): DaemonState {
+    return { ...this.state, sources: [...this.statuses.values()] };
+  }
+
+  get vipTable(): VipTable {
+    return this.table;
+  }
+
+  /** Stops watching and serving; the kernel's IPVS table, addresses and rules stay as they are. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.sources.map((s) => s.stop()));
+    await this.reconciler?.stop();
+    await this.dns?.stop();
+    this.dataplane?.stop();
+    this.ipvs?.close();
+  }
+}

@@ -1,0 +1,218 @@
+// End to end in a real kernel: the Marathon emulator serves an app with a VIP
+// label whose tasks are real HTTP servers in their own network namespaces;
+// `l4lb run` (a real process) watches it, programs IPVS, puts the VIP on its
+// dummy link and answers DNS. We count where connections land.
+//
+// The named-VIP pool is moved into 198.51.100.0/24 (a documentation range):
+// no test ever sends traffic to 11.0.0.0/8. DC/OS-exact addresses are covered
+// by the model's unit tests.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, run, startHttpServer, type Backend } from './lib.js';
+import { MarathonEmulator } from '../emulators/marathon.js';
+
+requireKernel();
+const cleanup = cleanupAfter();
+const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
+const NAME = 'myapp.marathon.l4lb.thisdcos.directory';
+const DNS_PORT = 5353;
+
+let marathon: MarathonEmulator;
+let backends: Backend[] = [];
+let daemon: Daemon;
+let vip = '';
+const stateDir = mkdtempSync(join(tmpdir(), 'l4lb-state-'));
+
+interface LogLine {
+  message: string;
+  [k: string]: unknown;
+}
+
+/** `l4lb run` as a child process, with its JSON log lines collected. */
+class Daemon {
+  readonly lines: LogLine[] = [];
+  private readonly waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  readonly proc: ChildProcess;
+  constructor(args: string[]) {
+    this.proc = spawn(process.execPath, [l4lb, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let buf = '';
+    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const text = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          line = { message: text };
+        }
+        this.lines.push(line);
+        for (const w of [...this.waiters]) {
+          if (w.pred(line)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    });
+  }
+  /** The first line (already seen or still to come) that matches. */
+  waitFor(pred: (l: LogLine) => boolean, what: string, timeoutMs = 30_000): Promise<LogLine> {
+    const seen = this.lines.find(pred);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`daemon never logged ${what}; last lines:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      this.waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
+    });
+  }
+  kill(signal: NodeJS.Signals): Promise<void> {
+    // A process killed by a signal has exitCode null and signalCode set.
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
+    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
+    this.proc.kill(signal);
+    return gone;
+  }
+}
+
+function startDaemon(): Daemon {
+  const d = new Daemon([
+    '--marathon', marathon.url,
+    '--dns-listen', `127.0.0.1:${DNS_PORT}`,
+    '--state-dir', stateDir,
+    '--vips-ipv4-min', '198.51.100.0',
+    '--vips-ipv4-max', '198.51.100.255',
+    '--reconcile-resync-interval', '2s',
+    '--ipvs-drain-timeout', '2s',
+    '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
+    '--log-format', 'json',
+    '--log-level', 'debug',
+  ]);
+  cleanup.add(() => d.kill('SIGKILL'));
+  return d;
+}
+
+function dig(name: string): Promise<string> {
+  return new Promise((resolve) =>
+    // Only an address counts: dig prints its errors on stdout too.
+    execFile('dig', ['@127.0.0.1', '-p', String(DNS_PORT), '+short', '+time=1', '+tries=1', name], (_e, out) =>
+      resolve(/^\d+\.\d+\.\d+\.\d+$/.test(String(out).trim()) ? String(out).trim() : ''),
+    ),
+  );
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function spread(n: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { body } = await httpGet(`http://${vip}:80/`);
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const passes = (d: Daemon) => d.lines.filter((l) => l.message === 'reconcile pass');
+
+before(async () => {
+  backends = [await createBackend(0, cleanup), await createBackend(1, cleanup), await createBackend(2, cleanup)];
+  marathon = await MarathonEmulator.start({ agents: backends.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
+  cleanup.add(() => marathon.stop());
+  const tasks = marathon.deployApp({
+    id: '/myapp',
+    instances: 3,
+    networks: [{ mode: 'host' }],
+    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'http', labels: { VIP_0: '/myapp:80' } }],
+  });
+  // Each task is a real server on its agent (backend namespace) at its host port.
+  for (const t of tasks) {
+    const b = backends.find((x) => x.addr === t['host'])!;
+    await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup);
+  }
+  // A service somebody else made with ipvsadm, inside the VIP pool: never to be touched.
+  await ipvsadm('-A', '-t', '198.51.100.250:8080', '-s', 'rr');
+  await ipvsadm('-a', '-t', '198.51.100.250:8080', '-r', '203.0.113.99:8080', '-m', '-w', '7');
+  daemon = startDaemon();
+});
+
+after(async () => {
+  await daemon?.kill('SIGKILL');
+});
+
+test('the name resolves through l4lb DNS once its VIP forwards, to the pool address', async () => {
+  vip = await until('DNS answer', async () => (await dig(NAME)) || undefined).catch((e: Error) => {
+    throw new Error(`${e.message}; daemon log:\n${daemon.lines.slice(-25).map((l) => JSON.stringify(l)).join('\n')}`);
+  });
+  assert.match(vip, /^198\.51\.100\.\d+$/);
+  const save = (await ipvsadm('-S', '-n')).stdout;
+  assert.match(save, new RegExp(`-A -t ${vip.replace(/\./g, '\\.')}:80 -s wlc`));
+  assert.equal((await run('ip', ['-o', 'addr', 'show', 'dev', 'minuteman'])).stdout.includes(`${vip}/32`), true);
+});
+
+test('connections from the node land on every task: 30 requests, 10 each', async () => {
+  const counts = await spread(30);
+  assert.deepEqual(Object.values(counts).sort(), [10, 10, 10], JSON.stringify(counts));
+});
+
+test('a backend reaching its own VIP works (hairpin), from inside its namespace', async () => {
+  const b = backends[0]!;
+  for (let i = 0; i < 6; i++) {
+    const r = await b.exec('busybox', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${vip}/`]).catch((e: Error) => ({ stdout: `FAILED ${e.message}` }));
+    assert.match(r.stdout, /^myapp\./, r.stdout);
+  }
+});
+
+test('ipvsadm -D of the owned service is repaired by the next resync; the foreign service is untouched', async () => {
+  await ipvsadm('-D', '-t', `${vip}:80`);
+  await until('repair', async () => ((await ipvsadm('-S', '-n')).stdout.includes(`-A -t ${vip}:80`) ? true : undefined), 20_000);
+  const counts = await spread(9);
+  assert.deepEqual(Object.values(counts).sort(), [3, 3, 3]);
+  const save = (await ipvsadm('-S', '-n')).stdout;
+  assert.match(save, /-A -t 198\.51\.100\.250:8080 -s rr\n-a -t 198\.51\.100\.250:8080 -r 203\.0\.113\.99:8080 -m -w 7/);
+});
+
+test('kill -9 and restart: the new daemon adopts the kernel with zero writes, traffic never stops', async () => {
+  await daemon.kill('SIGKILL');
+  // Forwarding continues while l4lb is down.
+  assert.deepEqual(Object.values(await spread(3)).sort(), [1, 1, 1]);
+  daemon = startDaemon();
+  const first = await daemon.waitFor((l) => l.message === 'reconcile pass', 'a first reconcile pass');
+  assert.equal(first['opsTotal'], 0, JSON.stringify(first));
+  assert.equal(first['errors'], 0, JSON.stringify(first));
+  assert.deepEqual(Object.values(await spread(3)).sort(), [1, 1, 1]);
+});
+
+test('scaling down: the removed task drains out, the others take the traffic', async () => {
+  const before = passes(daemon).length;
+  marathon.scaleApp('/myapp', 2);
+  await until('a pass after the scale-down', async () => (passes(daemon).length > before ? true : undefined));
+  // Drain: weight 0 first, then deleted after the 2 s drain timeout.
+  await until('2 destinations', async () => {
+    const lines = (await ipvsadm('-S', '-n')).stdout.split('\n').filter((l) => l.startsWith(`-a -t ${vip}:80 `));
+    return lines.length === 2 ? true : undefined;
+  });
+  const counts = await spread(10);
+  assert.deepEqual(Object.values(counts).sort(), [5, 5], JSON.stringify(counts));
+});
+
+test('SIGTERM stops the daemon cleanly and leaves the VIP forwarding', async () => {
+  await daemon.kill('SIGTERM');
+  assert.equal(daemon.proc.exitCode, 0);
+  assert.ok(daemon.lines.some((l) => l.message === 'stopped'));
+  assert.deepEqual(Object.values(await spread(4)).sort(), [2, 2]);
+});
