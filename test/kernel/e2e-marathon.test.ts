@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, run, startHttpServer, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
+import { connect, type Socket } from 'node:net';
 import { MarathonEmulator } from '../emulators/marathon.js';
 
 requireKernel();
@@ -127,7 +128,52 @@ async function spread(n: number): Promise<Record<string, number>> {
   return counts;
 }
 
-const passes = (d: Daemon) => d.lines.filter((l) => l.message === 'reconcile pass');
+interface Line {
+  roundTrip(text: string): Promise<string>;
+  close(): void;
+}
+
+/** One TCP connection that sends a line and reads the echo, as often as asked. */
+function openLine(host: string, port: number): Promise<Line> {
+  return new Promise((resolve, reject) => {
+    const s: Socket = connect({ host, port }, () => {
+      let buf = '';
+      let waiting: ((l: string) => void) | undefined;
+      s.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        const i = buf.indexOf('\n');
+        if (i >= 0 && waiting) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          const w = waiting;
+          waiting = undefined;
+          w(line);
+        }
+      });
+      resolve({
+        roundTrip: (text) =>
+          new Promise((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`no echo of ${JSON.stringify(text)} within 5 s: the connection was lost`)), 5000);
+            waiting = (l) => (clearTimeout(t), res(l));
+            s.write(`${text}\n`);
+          }),
+        close: () => s.destroy(),
+      });
+    });
+    s.once('error', reject);
+  });
+}
+
+/** A node TCP server in a backend namespace that echoes every line back. */
+async function startEchoServer(b: Backend, port: number): Promise<void> {
+  const script = `require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1]), '0.0.0.0')`;
+  const child = spawn('ip', ['netns', 'exec', b.name, process.execPath, '-e', script, String(port)], { stdio: 'ignore' });
+  cleanup.add(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await waitForTcp(b.addr, port);
+}
+
 
 before(async () => {
   backends = [await createBackend(0, cleanup), await createBackend(1, cleanup), await createBackend(2, cleanup)];
@@ -143,6 +189,17 @@ before(async () => {
   for (const t of tasks) {
     const b = backends.find((x) => x.addr === t['host'])!;
     await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup);
+  }
+  // A second app whose tasks echo lines back: for a long-lived connection.
+  const echoTasks = marathon.deployApp({
+    id: '/echo',
+    instances: 1,
+    networks: [{ mode: 'host' }],
+    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'echo', labels: { VIP_0: '/echo:7' } }],
+  });
+  for (const t of echoTasks) {
+    const b = backends.find((x) => x.addr === t['host'])!;
+    await startEchoServer(b, (t['ports'] as number[])[0]!);
   }
   // A service somebody else made with ipvsadm, inside the VIP pool: never to be touched.
   await ipvsadm('-A', '-t', '198.51.100.250:8080', '-s', 'rr');
@@ -169,6 +226,16 @@ test('connections from the node land on every task: 30 requests, 10 each', async
   assert.deepEqual(Object.values(counts).sort(), [10, 10, 10], JSON.stringify(counts));
 });
 
+test('a client in another network namespace (the forwarded path) reaches every task', async () => {
+  const client = await createBackend(5, cleanup);
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < 9; i++) {
+    const r = await client.exec('busybox', ['timeout', '5', 'wget', '-q', '-O', '-', `http://${vip}/`]);
+    counts[r.stdout] = (counts[r.stdout] ?? 0) + 1;
+  }
+  assert.deepEqual(Object.values(counts).sort(), [3, 3, 3], JSON.stringify(counts));
+});
+
 test('a backend reaching its own VIP works (hairpin), from inside its namespace', async () => {
   const b = backends[0]!;
   for (let i = 0; i < 6; i++) {
@@ -187,7 +254,12 @@ test('ipvsadm -D of the owned service is repaired by the next resync; the foreig
 });
 
 test('kill -9 and restart: the new daemon adopts the kernel with zero writes, traffic never stops', async () => {
+  // A long-lived connection through the echo VIP, opened before the crash.
+  const echoVip = await until('echo DNS answer', async () => (await dig('echo.marathon.l4lb.thisdcos.directory')) || undefined);
+  const conn = await openLine(echoVip, 7);
+  assert.equal(await conn.roundTrip('before'), 'before');
   await daemon.kill('SIGKILL');
+  assert.equal(await conn.roundTrip('while l4lb is down'), 'while l4lb is down');
   // Forwarding continues while l4lb is down.
   assert.deepEqual(Object.values(await spread(3)).sort(), [1, 1, 1]);
   daemon = startDaemon();
@@ -195,12 +267,35 @@ test('kill -9 and restart: the new daemon adopts the kernel with zero writes, tr
   assert.equal(first['opsTotal'], 0, JSON.stringify(first));
   assert.equal(first['errors'], 0, JSON.stringify(first));
   assert.deepEqual(Object.values(await spread(3)).sort(), [1, 1, 1]);
+  assert.equal(await conn.roundTrip('after the restart'), 'after the restart');
+  conn.close();
+});
+
+test('scaling up: a new task gets (at least) its share', async () => {
+  marathon.scaleApp('/myapp', 4);
+  const app = marathon.apps.get('/myapp')!;
+  for (const t of app.tasks.values()) {
+    const port = (t['ports'] as number[])[0]!;
+    const b = backends.find((x) => x.addr === t['host'])!;
+    await startHttpServer(b, { port, body: String(t['id']) }, cleanup).catch(() => undefined); // the first three already run
+  }
+  await until('4 destinations', async () => {
+    const lines = (await ipvsadm('-S', '-n')).stdout.split('\n').filter((l) => l.startsWith(`-a -t ${vip}:80 `));
+    return lines.length === 4 ? true : undefined;
+  });
+  const counts = await spread(20);
+  // wlc favours the newcomer (the others still hold inactive TIME_WAIT entries): all four serve, the new one at least its share.
+  assert.equal(Object.keys(counts).length, 4, JSON.stringify(counts));
+  const newest = [...app.tasks.keys()].sort().pop()!;
+  assert.ok((counts[newest] ?? 0) >= 5, JSON.stringify(counts));
 });
 
 test('scaling down: the removed task drains out, the others take the traffic', async () => {
-  const before = passes(daemon).length;
   marathon.scaleApp('/myapp', 2);
-  await until('a pass after the scale-down', async () => (passes(daemon).length > before ? true : undefined));
+  await until('the killed tasks drained out', async () => {
+    const lines = (await ipvsadm('-S', '-n')).stdout.split('\n').filter((l) => l.startsWith(`-a -t ${vip}:80 `));
+    return lines.length <= 2 ? true : undefined;
+  });
   // Drain: weight 0 first, then deleted after the 2 s drain timeout.
   await until('2 destinations', async () => {
     const lines = (await ipvsadm('-S', '-n')).stdout.split('\n').filter((l) => l.startsWith(`-a -t ${vip}:80 `));
