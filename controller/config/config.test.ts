@@ -100,3 +100,11 @@ test('every setting has a unique key, flag and environment variable, and a docum
   const ref = configReference();
   for (const s of SETTINGS) assert.ok(ref.includes(`| \`${s.key}\` | \`--${flagName(s)}\` | \`${envName(s)}\` |`), s.key);
 });
+
+test('README.md embeds exactly the current configuration reference', async () => {
+  const { readFileSync } = await import('node:fs');
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const m = /<!-- config-reference:start -->\n([\s\S]*?)<!-- config-reference:end -->/.exec(readme);
+  assert.ok(m, 'README.md has the config-reference markers');
+  assert.equal(m[1], configReference(), 'regenerate the README table from controller/config/schema.ts');
+});
