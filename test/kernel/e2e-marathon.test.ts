@@ -8,80 +8,27 @@
 // by the model's unit tests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
 import { connect, type Socket } from 'node:net';
 import { MarathonEmulator } from '../emulators/marathon.js';
+import { Daemon, dig as digAt, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
-const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
 const NAME = 'myapp.marathon.l4lb.thisdcos.directory';
 const DNS_PORT = 5353;
+const dig = (name: string) => digAt(DNS_PORT, name);
 
 let marathon: MarathonEmulator;
 let backends: Backend[] = [];
 let daemon: Daemon;
 let vip = '';
 const stateDir = mkdtempSync(join(tmpdir(), 'l4lb-state-'));
-
-interface LogLine {
-  message: string;
-  [k: string]: unknown;
-}
-
-/** `l4lb run` as a child process, with its JSON log lines collected. */
-class Daemon {
-  readonly lines: LogLine[] = [];
-  private readonly waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  readonly proc: ChildProcess;
-  constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [l4lb, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let buf = '';
-    this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const text = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          line = { message: text };
-        }
-        this.lines.push(line);
-        for (const w of [...this.waiters]) {
-          if (w.pred(line)) {
-            this.waiters.splice(this.waiters.indexOf(w), 1);
-            w.resolve(line);
-          }
-        }
-      }
-    });
-  }
-  /** The first line (already seen or still to come) that matches. */
-  waitFor(pred: (l: LogLine) => boolean, what: string, timeoutMs = 30_000): Promise<LogLine> {
-    const seen = this.lines.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`daemon never logged ${what}; last lines:\n${this.lines.slice(-15).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
-      this.waiters.push({ pred, resolve: (l) => (clearTimeout(t), resolve(l)) });
-    });
-  }
-  kill(signal: NodeJS.Signals): Promise<void> {
-    // A process killed by a signal has exitCode null and signalCode set.
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
-    const gone = new Promise<void>((r) => this.proc.once('exit', () => r()));
-    this.proc.kill(signal);
-    return gone;
-  }
-}
 
 function startDaemon(): Daemon {
   const d = new Daemon([
@@ -98,25 +45,6 @@ function startDaemon(): Daemon {
   ]);
   cleanup.add(() => d.kill('SIGKILL'));
   return d;
-}
-
-function dig(name: string): Promise<string> {
-  return new Promise((resolve) =>
-    // Only an address counts: dig prints its errors on stdout too.
-    execFile('dig', ['@127.0.0.1', '-p', String(DNS_PORT), '+short', '+time=1', '+tries=1', name], (_e, out) =>
-      resolve(/^\d+\.\d+\.\d+\.\d+$/.test(String(out).trim()) ? String(out).trim() : ''),
-    ),
-  );
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 async function spread(n: number): Promise<Record<string, number>> {
