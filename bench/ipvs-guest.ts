@@ -33,3 +33,15 @@ function runCase(kind: string, services: number, dests: number): CaseResult {
 for (const [s, d] of SIZES) {
   for (const c of CASES) process.stdout.write(JSON.stringify(runCase(c, s, d)) + '\n');
 }
+
+// The daemon end to end (bench/daemon-case.ts), each size in a fresh namespace.
+const daemonScript = fileURLToPath(new URL('./daemon-case.js', import.meta.url));
+for (const vips of [100, 10000]) {
+  const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, daemonScript, String(vips)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`daemon case ${vips} exited ${r.status}`);
+  process.stdout.write(r.stdout.trim().split('\n').pop()! + '\n');
+}
