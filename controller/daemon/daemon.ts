@@ -183,8 +183,16 @@ export class Daemon {
   private startReconciler(): void {
     const cfg = this.cfg;
     const announcer = this.announcer!;
+    const ipvs = this.ipvs!;
+    // The reconciler needs weights and connection counts, never traffic counters: skip decoding them.
+    const kernel = {
+      dump: () => ipvs.dump({ stats: false }),
+      service: (k: Parameters<IpvsHandle['service']>[0]) => ipvs.service(k, { stats: false }),
+      destinations: (k: Parameters<IpvsHandle['destinations']>[0]) => ipvs.destinations(k, { stats: false }),
+      apply: (ops: Parameters<IpvsHandle['apply']>[0]) => ipvs.apply(ops),
+    };
     this.reconciler = new Reconciler({
-      kernel: this.ipvs!,
+      kernel,
       desired: this.table,
       ownership: Ownership.load(new FileOwnershipStore({ path: join(cfg.stateDir, 'owned.json') })),
       timers: realTimers,

@@ -173,10 +173,12 @@ function writeKeyAttrs(w: MessageWriter, d: DestinationKey): void {
 export interface DestinationDecoder {
   dest: Attrs;
   stats: Attrs;
+  /** Decode counters; false hands out NO_STATS. */
+  withStats: boolean;
 }
 
 export function destinationDecoder(statsScratch: Attrs): DestinationDecoder {
-  return { dest: new Attrs(IPVS_DEST_ATTR_MAX), stats: statsScratch };
+  return { dest: new Attrs(IPVS_DEST_ATTR_MAX), stats: statsScratch, withStats: true };
 }
 
 /** Decodes a destination nest; `serviceFamily` applies when the kernel predates IPVS_DEST_ATTR_ADDR_FAMILY. */
@@ -198,6 +200,6 @@ export function decodeDestination(a: Attrs, d: DestinationDecoder, serviceFamily
     activeConnections: a.u32(IPVS_DEST_ATTR_ACTIVE_CONNS),
     inactiveConnections: a.u32(IPVS_DEST_ATTR_INACT_CONNS),
     persistentConnections: a.u32(IPVS_DEST_ATTR_PERSIST_CONNS),
-    stats: decodeStatsFrom(a, IPVS_DEST_ATTR_STATS64, IPVS_DEST_ATTR_STATS, d.stats),
+    stats: decodeStatsFrom(a, IPVS_DEST_ATTR_STATS64, IPVS_DEST_ATTR_STATS, d.stats, d.withStats),
   };
 }

@@ -51,6 +51,11 @@ export interface ServiceWithDestinations extends ServiceEntry {
   destinations: DestinationEntry[];
 }
 
+export interface ReadOptions {
+  /** Decode traffic counters (default true); false gives every entry the shared NO_STATS. */
+  stats?: boolean;
+}
+
 export interface ApplyOptions {
   /** Bytes of requests per sendmsg; the floor measured at 64-256 KiB. */
   maxBatchBytes?: number;
@@ -142,7 +147,8 @@ export class IpvsHandle {
   }
 
   /** Every service (`ipvsadm -Ln` without destinations). */
-  services(): ServiceEntry[] {
+  services(opts: ReadOptions = {}): ServiceEntry[] {
+    this.svcDec.withStats = opts.stats !== false;
     return this.retryDump(() => {
       const seq = this.begin(IPVS_CMD_GET_SERVICE, NLM_F_DUMP);
       this.finish();
@@ -156,7 +162,8 @@ export class IpvsHandle {
   }
 
   /** One service, or undefined when it does not exist. */
-  service(key: ServiceKey): ServiceEntry | undefined {
+  service(key: ServiceKey, opts: ReadOptions = {}): ServiceEntry | undefined {
+    this.svcDec.withStats = opts.stats !== false;
     const seq = this.begin(IPVS_CMD_GET_SERVICE, NLM_F_ACK);
     writeServiceKey(this.w, key);
     this.finish();
@@ -174,7 +181,8 @@ export class IpvsHandle {
   }
 
   /** The destinations of one service (`ipvsadm -Ln -t VIP:PORT`). */
-  destinations(key: ServiceKey): DestinationEntry[] {
+  destinations(key: ServiceKey, opts: ReadOptions = {}): DestinationEntry[] {
+    this.destDec.withStats = opts.stats !== false;
     const object = formatServiceKey(key);
     return this.retryDump(() => {
       const seq = this.begin(IPVS_CMD_GET_DEST, NLM_F_DUMP);
@@ -194,13 +202,13 @@ export class IpvsHandle {
    * (the kernel has no single dump of both). A service deleted between the two
    * is left out rather than failing the whole read.
    */
-  dump(): ServiceWithDestinations[] {
-    const services = this.services();
+  dump(opts: ReadOptions = {}): ServiceWithDestinations[] {
+    const services = this.services(opts);
     const out: ServiceWithDestinations[] = [];
     for (const s of services) {
       try {
         const full = s as ServiceWithDestinations;
-        full.destinations = this.destinations(s);
+        full.destinations = this.destinations(s, opts);
         out.push(full);
       } catch (e) {
         if (e instanceof NetlinkError && e.errnoName === 'ESRCH') continue;

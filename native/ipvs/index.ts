@@ -1,5 +1,5 @@
 // The door to native/ipvs: the handle, the kernel objects and their helpers.
-export { IpvsHandle, type OpResult, type ServiceWithDestinations, type ApplyOptions } from './handle.js';
+export { IpvsHandle, type OpResult, type ServiceWithDestinations, type ApplyOptions, type ReadOptions } from './handle.js';
 export {
   makeService,
   formatServiceKey,
@@ -28,7 +28,7 @@ export {
   type ForwardMethod,
   type TunnelType,
 } from './destination.js';
-export { type Stats, emptyStats } from './stats.js';
+export { type Stats, emptyStats, NO_STATS } from './stats.js';
 export { type Timeouts, InvalidTimeoutsError } from './config.js';
 export { type Info } from './info.js';
 export { IpvsUnavailableError, describeOp, encodeOp, type IpvsOp, type IpvsOpKind } from './ops.js';

@@ -203,10 +203,12 @@ function writeKeyAttrs(w: MessageWriter, k: ServiceKey): void {
 export interface ServiceDecoder {
   svc: Attrs;
   stats: Attrs;
+  /** Decode counters; false hands out NO_STATS. */
+  withStats: boolean;
 }
 
 export function serviceDecoder(statsScratch: Attrs): ServiceDecoder {
-  return { svc: new Attrs(IPVS_SVC_ATTR_MAX), stats: statsScratch };
+  return { svc: new Attrs(IPVS_SVC_ATTR_MAX), stats: statsScratch, withStats: true };
 }
 
 /** Decodes a service nest (already located in `a`). */
@@ -236,7 +238,7 @@ export function decodeService(a: Attrs, d: ServiceDecoder): ServiceEntry {
     timeout: a.u32(IPVS_SVC_ATTR_TIMEOUT),
     netmask: family === 'inet6' ? a.u32(IPVS_SVC_ATTR_NETMASK) : a.be32(IPVS_SVC_ATTR_NETMASK),
     pe: a.str(IPVS_SVC_ATTR_PE_NAME),
-    stats: decodeStatsFrom(a, IPVS_SVC_ATTR_STATS64, IPVS_SVC_ATTR_STATS, d.stats),
+    stats: decodeStatsFrom(a, IPVS_SVC_ATTR_STATS64, IPVS_SVC_ATTR_STATS, d.stats, d.withStats),
   };
 }
 

@@ -46,6 +46,14 @@ export function emptyStats(): Stats {
   };
 }
 
+/**
+ * What entries carry when read without counters (`{ stats: false }`): one
+ * shared, frozen object, so a 100,000-destination read allocates nothing for
+ * counters nobody looks at (the reconciler needs weights and connection
+ * counts, not traffic).
+ */
+export const NO_STATS: Stats = Object.freeze(emptyStats()) as Stats;
+
 /** Reusable decoder scratch for one nesting level of stats. */
 export function statsAttrs(): Attrs {
   return new Attrs(IPVS_STATS_ATTR_MAX);
@@ -85,7 +93,8 @@ export function decodeStats(a: Attrs, wide: boolean): Stats {
 }
 
 /** Decodes STATS64 when present, else the legacy STATS nest, else zeros. */
-export function decodeStatsFrom(parent: Attrs, stats64Type: number, statsType: number, scratch: Attrs): Stats {
+export function decodeStatsFrom(parent: Attrs, stats64Type: number, statsType: number, scratch: Attrs, wanted = true): Stats {
+  if (!wanted) return NO_STATS;
   if (parent.nested(stats64Type, scratch)) return decodeStats(scratch, true);
   if (parent.nested(statsType, scratch)) return decodeStats(scratch, false);
   return emptyStats();

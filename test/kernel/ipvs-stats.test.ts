@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
 
 import { requireKernel, cleanupAfter, addDummy, createBackend, startHttpServer, httpGet, ipvsadm, run, type Backend } from './lib.js';
-import { IpvsHandle, makeDestination, makeService, type ServiceWithDestinations } from '../../native/ipvs/index.js';
+import { IpvsHandle, NO_STATS, makeDestination, makeService, type ServiceWithDestinations } from '../../native/ipvs/index.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -85,6 +85,27 @@ test('64-bit counters equal `ipvsadm -Ln --stats --exact`, per service and desti
     assert.equal(a.stats.connections, 20);
     assert.deepEqual(a.destinations.map((d) => d.stats.connections), [10, 10]);
     assert.ok(a.stats.bytesIn > 0 && a.stats.bytesOut > 0 && a.stats.packetsIn >= 20 * 3);
+  } finally {
+    h.close();
+  }
+});
+
+test('reads without counters share one frozen zero object; connection counts stay; the next read decodes counters again', async () => {
+  const h = IpvsHandle.open();
+  try {
+    const lean = h.dump({ stats: false });
+    const full = h.dump();
+    assert.equal(lean.length, full.length);
+    for (const [i, s] of lean.entries()) {
+      assert.equal(s.stats, NO_STATS);
+      assert.ok(Object.isFrozen(s.stats));
+      assert.deepEqual(
+        s.destinations.map((d) => [d.address, d.weight, d.activeConnections, d.inactiveConnections, d.stats === NO_STATS]),
+        full[i]!.destinations.map((d) => [d.address, d.weight, d.activeConnections, d.inactiveConnections, true]),
+      );
+    }
+    assert.equal(h.service(makeService({ address: VIP_A, port: 80 }))!.stats.connections, 20, 'service() after a lean dump decodes counters');
+    assert.ok(full.find((s) => s.address === VIP_A)!.stats.connections === 20);
   } finally {
     h.close();
   }
