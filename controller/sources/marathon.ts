@@ -131,7 +131,6 @@ export class MarathonSource extends ReconnectingSource {
   /** appId -> taskId -> fingerprint of what the sink has. */
   private known = new Map<string, Map<string, string>>();
   private eventCount = 0;
-  private byteCount = 0;
   private readCount = 0;
   private snapshotCount = 0;
 
@@ -209,25 +208,12 @@ export class MarathonSource extends ReconnectingSource {
     this.connected(endpoint);
     watchdog.arm(idle);
     const parser = new SseParser();
-    res.body.on('data', (chunk: Buffer) => {
-      if (!this.isCurrent(gen)) return;
-      watchdog.kick();
-      this.byteCount += chunk.length;
-      let events: SseEvent[];
-      try {
-        events = parser.push(chunk);
-      } catch (e) {
-        this.lost(gen, e);
-        return;
-      }
-      for (const ev of events) {
-        this.onEvent(c, ev);
-        if (!this.isCurrent(gen)) return;
-      }
+    // No end() flush: an event without its closing blank line is not an event.
+    this.pump(gen, res.body, watchdog, { push: (chunk: Buffer) => parser.push(chunk) }, (ev: SseEvent) => this.onEvent(c, ev), {
+      endpoint,
+      ended: () => new SourceError('SRC_STREAM_ENDED', `${endpoint} ended the event stream`, { url: endpoint }),
+      closed: 'closed the event stream',
     });
-    res.body.on('end', () => this.lost(gen, new SourceError('SRC_STREAM_ENDED', `${endpoint} ended the event stream`, { url: endpoint })));
-    res.body.on('error', (e) => this.lost(gen, new SourceError('SRC_CONNECT', `${endpoint}: ${e.message}`, { url: endpoint })));
-    res.body.on('close', () => this.lost(gen, new SourceError('SRC_CONNECT', `${endpoint} closed the event stream`, { url: endpoint })));
     // The stream is open: whatever changes from now on is marked dirty.
     await this.snapshot(c);
   }

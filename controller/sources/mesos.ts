@@ -97,7 +97,6 @@ export class MesosSource extends ReconnectingSource {
   private snap: MesosSnapshot = emptySnapshot();
   private emitted = new Set<string>();
   private readonly unknownTypes = new Set<string>();
-  private byteCount = 0;
   private recordCount = 0;
   private eventCount = 0;
 
@@ -180,34 +179,11 @@ export class MesosSource extends ReconnectingSource {
     this.connected(endpoint);
     watchdog.arm(this.watchdogMs(DEFAULT_HEARTBEAT_S));
     const decoder = new RecordIoDecoder(this.opts.maxRecordBytes !== undefined ? { maxRecordBytes: this.opts.maxRecordBytes } : {});
-    res.body.on('data', (chunk: Buffer) => {
-      if (!this.isCurrent(gen)) return;
-      watchdog.kick();
-      this.byteCount += chunk.length;
-      let records: string[];
-      try {
-        records = decoder.push(chunk);
-      } catch (e) {
-        this.lost(gen, e);
-        return;
-      }
-      for (const r of records) {
-        this.onRecord(c, r);
-        if (!this.isCurrent(gen)) return;
-      }
+    this.pump(gen, res.body, watchdog, decoder, (r: string) => this.onRecord(c, r), {
+      endpoint,
+      ended: () => new SourceError('SRC_STREAM_ENDED', `${endpoint} ended the SUBSCRIBE stream`, { url: endpoint, records: c.records }),
+      closed: 'closed the connection',
     });
-    res.body.on('end', () => {
-      if (!this.isCurrent(gen)) return;
-      try {
-        decoder.end();
-      } catch (e) {
-        this.lost(gen, e);
-        return;
-      }
-      this.lost(gen, new SourceError('SRC_STREAM_ENDED', `${endpoint} ended the SUBSCRIBE stream`, { url: endpoint, records: c.records }));
-    });
-    res.body.on('error', (e) => this.lost(gen, new SourceError('SRC_CONNECT', `${endpoint}: ${e.message}`, { url: endpoint })));
-    res.body.on('close', () => this.lost(gen, new SourceError('SRC_CONNECT', `${endpoint} closed the connection`, { url: endpoint })));
   }
 
   private watchdogMs(heartbeatS: number): number {

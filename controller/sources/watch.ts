@@ -6,7 +6,7 @@
 
 import type { Logger } from '../log.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import { asSourceError, type SourceError } from './errors.js';
+import { asSourceError, SourceError } from './errors.js';
 import type { Source, SourceKind, SourceSink, SourceState, SourceStatus } from './types.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 
@@ -106,6 +106,53 @@ export abstract class ReconnectingSource implements Source {
 
   /** Release the current connection's resources (sockets, timers). */
   protected abstract disconnect(): void | Promise<void>;
+
+  /** Bytes received on streams, for the source's counters. */
+  protected byteCount = 0;
+
+  /**
+   * Feeds a streaming response body through an incremental decoder: each
+   * chunk kicks the watchdog and is counted; each decoded item goes to
+   * `onItem` while connection `gen` is current. A decode error, the end of
+   * the stream (after `decoder.end()` when it has one) or its loss is lost(gen).
+   */
+  protected pump<T>(
+    gen: number,
+    body: NodeJS.ReadableStream,
+    watchdog: Watchdog,
+    decoder: { push(chunk: Buffer): T[]; end?(): void },
+    onItem: (item: T) => void,
+    how: { endpoint: string; ended: () => SourceError; closed: string },
+  ): void {
+    body.on('data', (chunk: Buffer) => {
+      if (!this.isCurrent(gen)) return;
+      watchdog.kick();
+      this.byteCount += chunk.length;
+      let items: T[];
+      try {
+        items = decoder.push(chunk);
+      } catch (e) {
+        this.lost(gen, e);
+        return;
+      }
+      for (const item of items) {
+        onItem(item);
+        if (!this.isCurrent(gen)) return;
+      }
+    });
+    body.on('end', () => {
+      if (!this.isCurrent(gen)) return;
+      try {
+        decoder.end?.();
+      } catch (e) {
+        this.lost(gen, e);
+        return;
+      }
+      this.lost(gen, how.ended());
+    });
+    body.on('error', (e: Error) => this.lost(gen, new SourceError('SRC_CONNECT', `${how.endpoint}: ${e.message}`, { url: how.endpoint })));
+    body.on('close', () => this.lost(gen, new SourceError('SRC_CONNECT', `${how.endpoint} ${how.closed}`, { url: how.endpoint })));
+  }
 
   protected isCurrent(gen: number): boolean {
     return !this.stopped && gen === this.gen;
