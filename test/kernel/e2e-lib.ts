@@ -3,6 +3,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { httpGet } from './lib.js';
 
 export const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
 
@@ -78,3 +79,13 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
   }
 }
 
+
+/** `n` GETs of `url`, each on a new connection: how many each body (a task's name) answered. */
+export async function countLandings(url: string, n: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const { body } = await httpGet(url);
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  return counts;
+}

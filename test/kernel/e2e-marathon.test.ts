@@ -13,10 +13,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
 import { connect, type Socket } from 'node:net';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, dig as digAt, until } from './e2e-lib.js';
+import { Daemon, countLandings, dig as digAt, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -47,14 +47,7 @@ function startDaemon(): Daemon {
   return d;
 }
 
-async function spread(n: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const { body } = await httpGet(`http://${vip}:80/`);
-    counts[body] = (counts[body] ?? 0) + 1;
-  }
-  return counts;
-}
+const spread = (n: number) => countLandings(`http://${vip}:80/`, n);
 
 interface Line {
   roundTrip(text: string): Promise<string>;

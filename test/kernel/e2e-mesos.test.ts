@@ -8,9 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, startHttpServer, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, startHttpServer, type Backend } from './lib.js';
 import { MesosMasterEmulator } from '../emulators/mesos-master.js';
-import { Daemon, dig, until } from './e2e-lib.js';
+import { Daemon, countLandings, dig, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -22,14 +22,7 @@ let backends: Backend[] = [];
 let daemon: Daemon;
 let vip = '';
 
-async function spread(n: number): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const { body } = await httpGet(`http://${vip}:80/`);
-    counts[body] = (counts[body] ?? 0) + 1;
-  }
-  return counts;
-}
+const spread = (n: number) => countLandings(`http://${vip}:80/`, n);
 
 const dests = async () => (await ipvsadm('-S', '-n')).stdout.split('\n').filter((l) => l.startsWith(`-a -t ${vip}:80 `));
 
