@@ -6,6 +6,7 @@ import {
   applyMesosEvent, emptySnapshot, snapshotFromState, snapshotTasks, type MesosSnapshot,
 } from './mesos-state.js';
 import { parseMesosTask } from './mesos-task.js';
+import { asDcosNet } from './test-helpers.js';
 import type { Task } from './types.js';
 
 // dist/controller/model/ -> repository root
@@ -20,24 +21,6 @@ function loadSnapshot(path: string): MesosSnapshot {
   return snap;
 }
 
-// Our Task in the shape of dcos-net's task map (expected.json).
-function asDcosNet(t: Task): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    name: t.name, runtime: t.runtime, framework: t.framework,
-    agent_ip: t.agentIp, task_ip: t.taskIps, state: t.state,
-  };
-  if (t.healthy !== undefined) out['healthy'] = t.healthy;
-  if (t.ports.length > 0) {
-    out['ports'] = t.ports.map((p) => {
-      const port: Record<string, unknown> = { name: p.name, protocol: p.protocol };
-      if (p.hostPort !== undefined) port['host_port'] = p.hostPort;
-      if (p.port !== undefined) port['port'] = p.port;
-      if (p.vips.length > 0) port['vip'] = p.vips.map((v) => v.value);
-      return port;
-    });
-  }
-  return out;
-}
 
 for (const dir of FIXTURE_DIRS) {
   describe(`dcos-net conformance: ${dir}`, () => {

@@ -35,3 +35,22 @@ export function shuffle<T>(xs: readonly T[]): T[] {
   }
   return a;
 }
+
+// Our Task in the shape of dcos-net's task map (expected.json).
+export function asDcosNet(t: Task): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    name: t.name, runtime: t.runtime, framework: t.framework,
+    agent_ip: t.agentIp, task_ip: t.taskIps, state: t.state,
+  };
+  if (t.healthy !== undefined) out['healthy'] = t.healthy;
+  if (t.ports.length > 0) {
+    out['ports'] = t.ports.map((p) => {
+      const port: Record<string, unknown> = { name: p.name, protocol: p.protocol };
+      if (p.hostPort !== undefined) port['host_port'] = p.hostPort;
+      if (p.port !== undefined) port['port'] = p.port;
+      if (p.vips.length > 0) port['vip'] = p.vips.map((v) => v.value);
+      return port;
+    });
+  }
+  return out;
+}

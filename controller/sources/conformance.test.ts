@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Task } from '../model/index.js';
+import { asDcosNet } from '../model/test-helpers.js';
 import { captureRecords, MesosMasterEmulator } from '../../test/emulators/mesos-master.js';
 import { MesosSource } from './mesos.js';
 import { staticResolver } from './resolver.js';
@@ -15,23 +15,6 @@ import { captureLogger, RecordingSink, waitFor } from './test-helpers.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DIRS = [`${ROOT}test/fixtures/dcos-net`, '/work/shared/fixtures/dcos-net'];
 
-// Our Task in the shape of dcos-net's task map (expected.json).
-function asDcosNet(t: Task): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    name: t.name, runtime: t.runtime, framework: t.framework, agent_ip: t.agentIp, task_ip: t.taskIps, state: t.state,
-  };
-  if (t.healthy !== undefined) out['healthy'] = t.healthy;
-  if (t.ports.length > 0) {
-    out['ports'] = t.ports.map((p) => {
-      const port: Record<string, unknown> = { name: p.name, protocol: p.protocol };
-      if (p.hostPort !== undefined) port['host_port'] = p.hostPort;
-      if (p.port !== undefined) port['port'] = p.port;
-      if (p.vips.length > 0) port['vip'] = p.vips.map((v) => v.value);
-      return port;
-    });
-  }
-  return out;
-}
 
 let master: MesosMasterEmulator | undefined;
 after(async () => master?.stop());
