@@ -15,6 +15,7 @@ import { SourceError } from './errors.js';
 import { parseVipFile, type FileProblem } from './file-schema.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
 import type { Source, SourceSink, SourceState, SourceStatus } from './types.js';
+import { transition } from './status.js';
 
 export interface FileSourceOptions {
   /** The VIP file (YAML, or JSON when it ends in .json). */
@@ -183,11 +184,6 @@ export class FileSource implements Source {
   }
 
   private setState(state: SourceState, lastError: string | undefined): void {
-    const changed = state !== this.st.state || lastError !== this.st.lastError;
-    if (state !== this.st.state) this.st.since = new Date();
-    this.st.state = state;
-    if (lastError === undefined) delete this.st.lastError;
-    else this.st.lastError = lastError;
-    if (changed) this.sink?.status(this.status());
+    if (transition(this.st, state, lastError)) this.sink?.status(this.status());
   }
 }

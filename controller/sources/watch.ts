@@ -9,6 +9,7 @@ import { Backoff, type BackoffOptions } from './backoff.js';
 import { asSourceError, SourceError } from './errors.js';
 import type { Source, SourceKind, SourceSink, SourceState, SourceStatus } from './types.js';
 import { realTimers, type TimerHandle, type Timers } from './timers.js';
+import { transition } from './status.js';
 
 export interface ReconnectOptions {
   /** Injected clock (tests); default the process clock. */
@@ -211,11 +212,6 @@ export abstract class ReconnectingSource implements Source {
   }
 
   private setState(state: SourceState, lastError: string | undefined): void {
-    const changed = state !== this.st.state || lastError !== this.st.lastError;
-    if (state !== this.st.state) this.st.since = new Date();
-    this.st.state = state;
-    if (lastError === undefined) delete this.st.lastError;
-    else this.st.lastError = lastError;
-    if (changed) this.sink?.status(this.status());
+    if (transition(this.st, state, lastError)) this.sink?.status(this.status());
   }
 }
