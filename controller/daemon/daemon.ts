@@ -159,7 +159,7 @@ export class Daemon {
   private changed(summary: ChangeSummary): void {
     if (summary.changed.length === 0) return;
     this.reconciler?.markMany(summary.changed);
-    this.announcer?.publish();
+    this.announcer?.publishSoon();
   }
 
   private sourceStatus(s: SourceStatus): void {
@@ -186,7 +186,7 @@ export class Daemon {
     const ipvs = this.ipvs!;
     // The reconciler needs weights and connection counts, never traffic counters: skip decoding them.
     const kernel = {
-      dump: () => ipvs.dump({ stats: false }),
+      services: () => ipvs.services({ stats: false }),
       service: (k: Parameters<IpvsHandle['service']>[0]) => ipvs.service(k, { stats: false }),
       destinations: (k: Parameters<IpvsHandle['destinations']>[0]) => ipvs.destinations(k, { stats: false }),
       apply: (ops: Parameters<IpvsHandle['apply']>[0]) => ipvs.apply(ops),
@@ -198,6 +198,7 @@ export class Daemon {
       timers: realTimers,
       config: { scheduler: cfg.ipvs.scheduler, drainTimeoutMs: cfg.ipvs.drainTimeoutMs, forward: 'masq' },
       minIntervalMs: cfg.reconcile.minIntervalMs,
+      yieldToIo: (fn) => void setImmediate(fn),
       resyncMs: cfg.reconcile.resyncIntervalMs,
       hooks: { afterAdd: (keys) => announcer.added(keys), beforeRemove: (keys) => announcer.removing(keys) },
       onPass: (r) => this.onPass(r),

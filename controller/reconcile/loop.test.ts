@@ -123,7 +123,7 @@ test('loop: cold start programs the table in ONE batch; a second reconciler over
 test('loop: each change kind is the minimal op, read per key (no dump)', async () => {
   const s = setup({ vips: [vip('11.0.0.1', [be('10.0.0.1')]), vip('11.0.0.2', [be('10.0.0.1')])] });
   await s.tick();
-  const dumps = s.kernel.reads.dump;
+  const dumps = s.kernel.reads.services;
   const step = async (change: () => void, key: string): Promise<PassResult> => {
     change();
     s.r.mark(key);
@@ -143,7 +143,7 @@ test('loop: each change kind is the minimal op, read per key (no dump)', async (
   assert.ok(!s.store.saved!.includes('tcp/11.0.0.2:80'), 'pruned from the record after the delete');
   p = await step(() => undefined, 'tcp/11.0.0.1:80');
   assert.equal(p.opsTotal, 0, 'a mark without a change writes nothing');
-  assert.equal(s.kernel.reads.dump, dumps, 'per-key passes never dump');
+  assert.equal(s.kernel.reads.services, dumps, 'per-key passes never list every service');
   await s.r.stop();
 });
 
@@ -400,9 +400,9 @@ test('loop: a batch whose outcome is unknown (apply throws) fails every VIP in i
   assert.deepEqual(p!.errors.map((e) => e.code), ['ERR_NETLINK_OVERRUN']);
   assert.equal(p!.failedVips.length, 3);
   s.kernel.failApply = undefined;
-  const [q] = await s.tick(1000);
-  assert.equal(q!.full, true);
-  assert.deepEqual(q!.errors, []);
+  const ps = await s.tick(1000);
+  assert.ok(ps.some((q) => q.full), 'a full resync follows');
+  assert.deepEqual(ps.flatMap((q) => q.errors), []);
   assert.equal(s.kernel.size, 3);
   await s.r.stop();
 });
@@ -483,4 +483,131 @@ test('loop: a corrupt record is rewritten by the first full pass even when nothi
   const [q] = await s.tick(30_000);
   assert.deepEqual(q!.errors, []);
   await s.r.stop();
+});
+
+// ---- sweeps: full resyncs and big bursts in chunks ------------------------
+
+/** Runs exactly one loop step (one pass or one sweep chunk) after `ms`. */
+async function oneStep(s: Setup, ms = 0): Promise<void> {
+  s.timers.advance(ms);
+  await s.r.whenIdle();
+}
+
+test('loop: a full resync works in chunks and reports ONE pass; a change due meanwhile is applied between chunks, before the sweep ends', async () => {
+  const s = setup({ vips: nVips(1000, 2), opts: { chunkKeys: 300 } });
+  const [cold] = await s.tick();
+  assert.equal(cold!.chunks, 4, 'cold start: 1000 keys in chunks of 300');
+  assert.equal(s.kernel.applyCalls, 4, 'one batch per chunk');
+  assert.equal(s.kernel.size, 1000);
+  const passesBefore = s.passes.length;
+
+  // The resync starts: one service list, then the first chunk only.
+  const lists = s.kernel.reads.services;
+  await oneStep(s, 30_000);
+  assert.ok(s.r.sweeping, 'the sweep is under way after its first chunk');
+  assert.equal(s.kernel.reads.services, lists + 1);
+  assert.equal(s.kernel.reads.destinations - 0 >= 300, true);
+  assert.equal(s.passes.length, passesBefore, 'nothing reported mid-sweep');
+
+  // A change arrives for a key late in the sweep's order.
+  const late = 'tcp/11.0.3.200:80';
+  s.table.set(vip('11.0.3.200', [be('10.1.0.1'), be('10.1.0.2'), be('10.7.7.7')]));
+  s.r.mark(late);
+  const destReads = s.kernel.reads.destinations;
+  await oneStep(s); // the change pass runs before the next chunk
+  assert.equal(s.passes.length, passesBefore + 1);
+  const change = s.passes.at(-1)!;
+  assert.equal(change.trigger, 'change');
+  assert.equal(change.keys, 1);
+  assert.deepEqual(change.ops['add-destination'], 1);
+  assert.equal(s.kernel.reads.destinations, destReads + 1, 'the change read only its own key');
+  assert.ok(s.r.sweeping, 'the sweep is still under way');
+
+  const rest = await s.tick();
+  assert.equal(rest.length, 1);
+  const sweep = rest[0]!;
+  assert.equal(sweep.trigger, 'resync');
+  assert.equal(sweep.full, true);
+  assert.equal(sweep.chunks, 4);
+  assert.equal(sweep.keys, 999, 'the key the change pass handled is not done twice');
+  assert.equal(sweep.opsTotal, 0);
+  await s.r.stop();
+});
+
+test('loop: drift anywhere in a chunked resync is repaired, and undesired owned services are deleted', async () => {
+  const s = setup({ vips: nVips(700, 1), opts: { chunkKeys: 128 } });
+  await s.tick();
+  s.kernel.ipvsadm({ kind: 'delete-service', service: svcOf('11.0.2.100') });
+  s.kernel.ipvsadm({ kind: 'delete-destination', service: svcOf('11.0.0.5'), destination: destOf('10.1.0.1') });
+  s.table.delete('tcp/11.0.1.1:80'); // undesired, not marked: only a resync finds it
+  const [p] = await s.tick(30_000);
+  assert.equal(p!.chunks, Math.ceil(700 / 128));
+  assert.deepEqual(p!.ops, { 'add-service': 1, 'edit-service': 0, 'delete-service': 1, 'add-destination': 2, 'edit-destination': 0, 'delete-destination': 0 });
+  assert.equal(s.kernel.size, 699);
+  await s.r.stop();
+});
+
+test('loop: a burst of marks during a sweep joins it and reads those services fresh', async () => {
+  const s = setup({ vips: nVips(1000, 1), opts: { chunkKeys: 200, dumpThreshold: 256 } });
+  await s.tick();
+  await oneStep(s, 30_000); // resync under way
+  assert.ok(s.r.sweeping);
+  // 300 VIPs gain a backend behind the sweep's back: a burst above the threshold.
+  for (let i = 700; i < 1000; i++) s.table.set(vip(`11.0.${i >> 8}.${i & 255}`, [be('10.1.0.1'), be('10.8.8.8')]));
+  const svcReads = s.kernel.reads.service;
+  for (let i = 700; i < 1000; i++) s.r.mark(`tcp/11.0.${i >> 8}.${i & 255}:80`);
+  const [p] = await s.tick();
+  assert.equal(p!.trigger, 'resync', 'one pass: the burst joined the resync');
+  assert.equal(p!.ops['add-destination'], 300);
+  assert.equal(s.kernel.reads.service - svcReads, 300, 'each joined key was read fresh');
+  await s.r.stop();
+});
+
+test('loop: a burst at or above the threshold (no sweep under way) is a sweep of its own keys; below it, per-key reads', async () => {
+  const s = setup({ vips: nVips(600, 1), opts: { chunkKeys: 100, dumpThreshold: 256 } });
+  await s.tick();
+  for (let i = 0; i < 300; i++) s.table.set(vip(`11.0.${i >> 8}.${i & 255}`, [be('10.1.0.1'), be('10.8.8.8')]));
+  const lists = s.kernel.reads.services;
+  for (let i = 0; i < 300; i++) s.r.mark(`tcp/11.0.${i >> 8}.${i & 255}:80`);
+  const [p] = await s.tick(100);
+  assert.equal(p!.trigger, 'change');
+  assert.equal(p!.full, false);
+  assert.equal(p!.chunks, 3);
+  assert.equal(p!.keys, 300);
+  assert.equal(p!.ops['add-destination'], 300);
+  assert.equal(s.kernel.reads.services, lists + 1, 'one service list for the burst');
+  await s.r.stop();
+});
+
+test('loop: with yieldToIo, sweep chunks run from the yield callback (after pending I/O), and stop() drops a pending one', async () => {
+  const yields: Array<() => void> = [];
+  const s = setup({ vips: nVips(900, 1), opts: { chunkKeys: 300, yieldToIo: (fn) => void yields.push(fn) }, start: false });
+  s.r.start();
+  await oneStep(s); // first chunk of the startup sweep (a timer)
+  assert.equal(s.kernel.applyCalls, 1);
+  assert.equal(yields.length, 1, 'the next chunk waits for the yield, not a timer');
+  assert.equal(s.timers.nextIn(), undefined);
+  yields.shift()!();
+  await s.r.whenIdle();
+  assert.equal(s.kernel.applyCalls, 2);
+  // A change marked while a yield is pending runs first, then the sweep goes on.
+  s.table.set(vip('11.0.3.100', [be('10.1.0.1'), be('10.6.6.6')]));
+  s.r.mark('tcp/11.0.3.100:80');
+  yields.shift()!();
+  await s.r.whenIdle();
+  assert.equal(s.passes.at(-1)!.trigger, 'change');
+  yields.shift()!();
+  await s.r.whenIdle();
+  assert.equal(s.passes.at(-1)!.trigger, 'startup', 'the sweep ends after its last chunk');
+  assert.equal(s.kernel.size, 900);
+  // stop() with a yield pending: the callback does nothing.
+  await oneStep(s, 30_000);
+  assert.equal(yields.length, 1);
+  const applies = s.kernel.applyCalls;
+  const reads = s.kernel.reads.destinations;
+  await s.r.stop();
+  yields.shift()!();
+  await s.r.whenIdle();
+  assert.equal(s.kernel.reads.destinations, reads);
+  assert.equal(s.kernel.applyCalls, applies);
 });

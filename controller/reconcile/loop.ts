@@ -1,9 +1,18 @@
 // The reconcile loop: one worker, level-triggered. Handlers only `mark` VIP
 // keys; a pass takes every key that is due, reads those services from the
-// kernel (a full resync dumps the whole table instead), plans, records
-// ownership, runs the removal hook, applies everything in ONE batch, maps
-// failures back to their VIPs (which back off; the others are done), runs the
-// add hook, and reports ONE PassResult. `stop()` leaves the kernel as it is.
+// kernel, plans, records ownership, runs the removal hook, applies everything
+// in ONE batch, maps failures back to their VIPs (which back off; the others
+// are done), runs the add hook, and reports ONE PassResult. `stop()` leaves
+// the kernel as it is.
+//
+// Sweeps: a full resync (and any burst of at least `dumpThreshold` keys) reads
+// the service list once, then works through its keys in chunks sized to take
+// about `chunkBudgetMs` each, reading each service's destinations just before
+// planning it. Between chunks the event loop runs, and a change that is due
+// is reconciled before the next chunk, so a resync of 10,000 VIPs never holds
+// a change back for more than one chunk, and no pass holds the whole kernel
+// table in memory. A key a change pass handled is dropped from the sweep
+// (it was just read fresh). One PassResult covers the whole sweep.
 //
 // Order per VIP (anchors item 9): IPVS forwards before the VIP is announced
 // (`afterAdd` runs after the batch: address, then DNS), and a VIP is
@@ -12,7 +21,7 @@
 
 import type { Logger } from '../log.js';
 import type { Vip } from '../model/index.js';
-import type { DestinationEntry, IpvsOp, OpResult, ServiceWithDestinations } from '../../native/ipvs/index.js';
+import type { DestinationEntry, IpvsOp, ServiceEntry, ServiceWithDestinations } from '../../native/ipvs/index.js';
 import { DrainState } from './drain.js';
 import { canonicalKey, keyOfService, serviceKeyOf } from './keys.js';
 import type { Ownership } from './ownership.js';
@@ -38,8 +47,18 @@ export interface ReconcilerOptions {
   /** How often a draining VIP is re-read for its connection counts; default 5 s. */
   drainPollMs?: number;
   backoff?: BackoffOptions;
-  /** From this many due keys on, one dump is cheaper than per-key reads; default 256. */
+  /** From this many due keys on, one service list plus chunks beats per-key reads; default 256. */
   dumpThreshold?: number;
+  /** Target time of one sweep chunk (the chunk size adapts to it); default 40 ms. */
+  chunkBudgetMs?: number;
+  /** A fixed number of keys per sweep chunk instead of the adaptive size (tests). */
+  chunkKeys?: number;
+  /**
+   * Runs the next sweep chunk after pending I/O (the daemon passes
+   * `setImmediate`): a 0 ms timer may run in the same timers phase and starve
+   * the sources' sockets. Default: a 0 ms timer (fine for fake clocks).
+   */
+  yieldToIo?: (fn: () => void) => void;
   hooks?: ReconcileHooks;
   onPass?: (r: PassResult) => void;
   /** One info line per pass, a debug line per op. */
@@ -56,6 +75,11 @@ export class Reconciler {
   private readonly resyncMs: number;
   private readonly drainPollMs: number;
   private readonly dumpThreshold: number;
+  private readonly chunkBudgetMs: number;
+  private readonly fixedChunkKeys: number | undefined;
+  private readonly yieldToIo: ((fn: () => void) => void) | undefined;
+  /** Token of a pending yieldToIo callback; a callback whose token is stale does nothing. */
+  private yielding: object | undefined;
   private readonly hooks: ReconcileHooks;
   private readonly onPass: ((r: PassResult) => void) | undefined;
   private readonly logger: Logger | undefined;
@@ -68,7 +92,11 @@ export class Reconciler {
   private timer: { readonly id: unknown } | undefined;
   private timerAt = Infinity;
   private running: Promise<void> | undefined;
-  private lastPassEnd = -Infinity;
+  /** End of the last change pass or sweep: changes are coalesced for `minIntervalMs` after it. */
+  private lastChangeEnd = -Infinity;
+  private sweep: Sweep | undefined;
+  /** Keys per sweep chunk, adapted after every chunk to take about chunkBudgetMs. */
+  private chunkKeys = 512;
   private nextFullAt = Infinity;
   private fullFailures = 0;
   private startupDone = false;
@@ -85,6 +113,10 @@ export class Reconciler {
     this.resyncMs = o.resyncMs ?? 30_000;
     this.drainPollMs = o.drainPollMs ?? 5_000;
     this.dumpThreshold = o.dumpThreshold ?? 256;
+    this.chunkBudgetMs = o.chunkBudgetMs ?? 40;
+    this.fixedChunkKeys = o.chunkKeys;
+    this.yieldToIo = o.yieldToIo;
+    if (o.chunkKeys !== undefined) this.chunkKeys = o.chunkKeys;
     this.hooks = o.hooks ?? {};
     this.onPass = o.onPass;
     this.logger = o.logger?.child({ component: 'reconcile' });
@@ -126,6 +158,8 @@ export class Reconciler {
     this.stopped = true;
     this.timers.clearTimeout(this.timer);
     this.timer = undefined;
+    this.yielding = undefined;
+    this.sweep = undefined;
     await this.whenIdle();
   }
 
@@ -139,72 +173,276 @@ export class Reconciler {
     return this.queue.size;
   }
 
+  /** A sweep (full resync or large burst) is under way. */
+  get sweeping(): boolean {
+    return this.sweep !== undefined;
+  }
+
   private schedule(): void {
-    if (!this.started || this.stopped || this.running) return;
+    if (!this.started || this.stopped || this.running || this.yielding) return;
+    if (this.sweep && this.yieldToIo) {
+      this.timers.clearTimeout(this.timer);
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      const token = {};
+      this.yielding = token;
+      this.yieldToIo(() => {
+        if (this.yielding !== token) return;
+        this.yielding = undefined;
+        if (!this.stopped) this.run();
+      });
+      return;
+    }
     const now = this.timers.now();
-    const due = Math.min(this.nextFullAt, this.queue.nextReadyAt() ?? Infinity);
+    const next = this.queue.nextReadyAt();
+    const changeAt = next === undefined ? Infinity : Math.max(next, this.lastChangeEnd + this.minIntervalMs);
+    // A sweep goes on at once (I/O runs in between chunks); a full one starts when due.
+    const sweepAt = this.sweep ? now : this.nextFullAt;
+    const due = Math.min(changeAt, sweepAt);
     if (due === Infinity) return;
-    const at = Math.max(due, this.lastPassEnd + this.minIntervalMs, now);
+    const at = Math.max(due, now);
     if (this.timer && this.timerAt <= at) return;
     this.timers.clearTimeout(this.timer);
     this.timerAt = at;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       this.timerAt = Infinity;
-      this.running = this.pass().finally(() => {
-        this.running = undefined;
-        this.lastPassEnd = this.timers.now();
-        this.schedule();
-      });
+      this.run();
     }, at - now);
   }
 
-  private async pass(): Promise<void> {
-    const t0 = this.timers.now();
-    const wall0 = performance.now();
-    const full = this.nextFullAt <= t0;
-    const errors: PassError[] = [];
-    const events: PlanEvent[] = [];
-    const failed = new Set<string>();
-    let trigger: PassTrigger = full ? (this.startupDone ? 'resync' : 'startup') : 'drain';
-    const ready = this.queue.takeReady();
-    for (const r of ready.values()) trigger = higher(trigger, r);
+  private run(): void {
+    this.running = this.step().finally(() => {
+      this.running = undefined;
+      this.schedule();
+    });
+  }
 
-    if (this.ownership.degraded && this.ownership.problem) {
-      errors.push({ code: this.ownership.problem.code, message: this.ownership.problem.message });
+  /** One unit of work: due changes first, else the next sweep chunk, else a new full sweep. */
+  private async step(): Promise<void> {
+    const now = this.timers.now();
+    const changesDue = (this.queue.nextReadyAt() ?? Infinity) <= now && now >= this.lastChangeEnd + this.minIntervalMs;
+    if (!this.sweep && this.nextFullAt <= now) {
+      // Changes already queued go first, without waiting out the coalescing interval: a
+      // resync is about to hold the loop anyway. A burst joins the sweep, at its front.
+      const ready = (this.queue.nextReadyAt() ?? Infinity) <= now ? this.queue.takeReady() : new Map<string, QueueReason>();
+      if (ready.size > 0 && ready.size < this.dumpThreshold) {
+        await this.changePass(ready);
+        this.lastChangeEnd = this.timers.now();
+        return; // the sweep starts with the next step, at once
+      }
+      this.startSweep(true, ready);
+      if (this.sweep) await this.chunk(this.sweep);
+      return;
     }
+    if (changesDue) {
+      const ready = this.queue.takeReady();
+      if (ready.size >= this.dumpThreshold) {
+        if (this.sweep) this.joinSweep(this.sweep, ready);
+        else this.startSweep(false, ready);
+        if (this.sweep) await this.chunk(this.sweep);
+      } else {
+        await this.changePass(ready);
+      }
+      if (!this.sweep) this.lastChangeEnd = this.timers.now();
+      return;
+    }
+    if (this.sweep) await this.chunk(this.sweep);
+  }
 
-    // 1. Read: the keys in scope, their desired VIPs and their kernel services.
-    let scope: Set<string>;
-    let desired: Vip[];
-    let actual: ServiceWithDestinations[];
-    let foreignTotal = 0;
+  /** A few keys: read each (service + destinations), plan, apply, report. */
+  private async changePass(ready: Map<string, QueueReason>): Promise<void> {
+    const acc = this.newAccum('drain', false);
+    for (const r of ready.values()) acc.trigger = higher(acc.trigger, r);
+    this.noteOwnershipProblem(acc);
+    const scope = new Set<string>();
+    const desired: Vip[] = [];
+    const actual: ServiceWithDestinations[] = [];
+    for (const k of ready.keys()) {
+      // This key is now read fresh: a sweep under way need not do it again.
+      this.sweep?.pending.delete(k);
+      let s: ServiceWithDestinations | undefined;
+      try {
+        s = this.readKey(k, this.kernel.service(serviceKeyOf(k)));
+      } catch (e) {
+        acc.errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
+        acc.failed.add(k);
+        this.queue.addRateLimited(k);
+        continue;
+      }
+      if (s) actual.push(s);
+      scope.add(k);
+      const v = this.desired.vip(k);
+      if (v) desired.push(v);
+    }
+    await this.process(scope, desired, actual, acc, false);
+    acc.workMs = acc.maxChunkMs = performance.now() - acc.wall0;
+    acc.chunks = 1;
+    this.finish(acc);
+  }
+
+  /**
+   * Starts a sweep: lists the kernel's services once and fixes the keys to
+   * work through. A full sweep covers everything desired, in the kernel or in
+   * the record (minus keys backing off); otherwise the given keys.
+   */
+  private startSweep(full: boolean, ready: Map<string, QueueReason>): void {
+    const acc = this.newAccum(full ? (this.startupDone ? 'resync' : 'startup') : 'change', full);
+    for (const r of ready.values()) acc.trigger = higher(acc.trigger, r);
+    this.noteOwnershipProblem(acc);
+    const w0 = performance.now();
+    let list: ServiceEntry[];
     try {
-      ({ scope, desired, actual } = full || ready.size >= this.dumpThreshold ? this.readDump(full, ready) : this.readKeys(ready, errors, failed));
+      list = this.kernel.services();
     } catch (e) {
-      const err = asPassError(e, 'ERR_RECONCILE_READ');
-      errors.push(err);
-      for (const k of ready.keys()) this.queue.addRateLimited(k);
-      if (full) this.nextFullAt = t0 + this.backoffFull();
-      this.report({ trigger, full, t0, wall0, keys: ready.size, ops: [], results: [], events, errors, failed: new Set(ready.keys()), foreign: 0 });
+      acc.errors.push(asPassError(e, 'ERR_RECONCILE_READ'));
+      for (const k of ready.keys()) {
+        this.queue.addRateLimited(k);
+        acc.failed.add(k);
+      }
+      if (full) this.nextFullAt = acc.t0 + this.backoffFull();
+      acc.workMs += performance.now() - w0;
+      this.finish(acc);
       return;
     }
     if (full) {
-      this.nextFullAt = t0 + this.resyncMs;
+      this.nextFullAt = acc.t0 + this.resyncMs;
       this.fullFailures = 0;
     }
-
-    // 2. Plan.
-    const p = plan(desired, actual, { owned: this.ownership, drains: this.drains, now: t0, config: this.config });
-    foreignTotal = p.foreign.length;
-    const present = new Set<string>();
-    for (const s of actual) {
+    const services = new Map<string, ServiceEntry>();
+    for (const s of list) {
       const k = keyOfService(s);
-      if (k !== undefined) present.add(k);
+      // Firewall-mark and SCTP services are never l4lb's: counted, never touched.
+      if (k === undefined) acc.foreign++;
+      else services.set(k, s);
     }
-    const stale = [...scope].filter((k) => this.ownership.isOwned(k) && !present.has(k) && this.desired.vip(k) === undefined);
+    const keys = new Set<string>(ready.keys());
+    if (full) {
+      const consider = (k: string) => {
+        if (ready.has(k) || !this.queue.backingOff(k)) {
+          keys.add(k);
+          this.queue.take(k);
+        }
+      };
+      for (const v of this.desired.vips()) consider(v.key);
+      for (const k of services.keys()) consider(k);
+      for (const k of this.ownership.keys()) consider(k);
+      // Recorded, gone from the kernel and not desired: nothing to do but forget it.
+      const stale = [...keys].filter((k) => !services.has(k) && this.desired.vip(k) === undefined && this.ownership.isOwned(k));
+      if (stale.length > 0) {
+        try {
+          this.ownership.release(stale);
+          for (const k of stale) this.drains.forgetVip(k);
+        } catch (e) {
+          acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE')); // retried by the next full sweep
+        }
+        for (const k of stale) keys.delete(k);
+      }
+      if (this.ownership.degraded) {
+        try {
+          this.ownership.repair();
+        } catch (e) {
+          acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE'));
+        }
+      }
+    }
+    const order = [...keys];
+    // Claim every desired key the sweep will create in one record write, not one per chunk
+    // (a key claimed but never created is released by the next full sweep). Adoptions are
+    // left to the chunks (they report them). On failure each chunk claims its own keys and
+    // reports the error per VIP.
+    const claims = order.filter((k) => !services.has(k) && !this.ownership.isOwned(k) && this.desired.vip(k) !== undefined);
+    if (claims.length > 0) {
+      try {
+        this.ownership.claim(claims);
+      } catch {
+        // Reported by the chunks' own claims.
+      }
+    }
+    acc.workMs += performance.now() - w0;
+    acc.maxChunkMs = Math.max(acc.maxChunkMs, performance.now() - w0);
+    this.sweep = { acc, keys: order, next: 0, pending: new Set(order), services, fresh: new Set() };
+  }
 
-    // 3. Claim ownership before creating or adopting.
+  /** A burst that arrives during a sweep joins it; its services are read fresh (the list predates them). */
+  private joinSweep(sw: Sweep, ready: Map<string, QueueReason>): void {
+    for (const [k, r] of ready) {
+      sw.acc.trigger = higher(sw.acc.trigger, r);
+      if (!sw.pending.has(k)) sw.keys.push(k);
+      sw.pending.add(k);
+      sw.fresh.add(k);
+    }
+  }
+
+  /** The next chunk of a sweep; the last one reports the whole sweep. */
+  private async chunk(sw: Sweep): Promise<void> {
+    const w0 = performance.now();
+    const scope = new Set<string>();
+    const desired: Vip[] = [];
+    const actual: ServiceWithDestinations[] = [];
+    let taken = 0;
+    while (sw.next < sw.keys.length && taken < this.chunkKeys) {
+      const k = sw.keys[sw.next++]!;
+      if (!sw.pending.delete(k)) continue; // a change pass did it meanwhile
+      taken++;
+      let s: ServiceWithDestinations | undefined;
+      try {
+        s = this.readKey(k, sw.fresh.has(k) ? this.kernel.service(serviceKeyOf(k)) : sw.services.get(k));
+      } catch (e) {
+        sw.acc.errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
+        sw.acc.failed.add(k);
+        this.queue.addRateLimited(k);
+        continue;
+      }
+      if (s) actual.push(s);
+      scope.add(k);
+      const v = this.desired.vip(k);
+      if (v) desired.push(v);
+    }
+    await this.process(scope, desired, actual, sw.acc, sw.acc.trigger === 'startup');
+    const ms = performance.now() - w0;
+    sw.acc.workMs += ms;
+    sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
+    sw.acc.chunks++;
+    // Size the next chunk from this one's cost per key, so a chunk takes about the budget.
+    if (taken > 0 && this.fixedChunkKeys === undefined) this.chunkKeys = Math.max(32, Math.min(8192, Math.round(this.chunkBudgetMs / Math.max(ms / taken, 1e-3))));
+    if (sw.next >= sw.keys.length) {
+      this.sweep = undefined;
+      if (sw.acc.trigger === 'startup') this.startupDone = true;
+      this.lastChangeEnd = this.timers.now();
+      this.finish(sw.acc);
+    }
+  }
+
+  /**
+   * A key's kernel service with its destinations, or undefined when the
+   * service does not exist (also when it vanished between the service read and
+   * the destination read: ESRCH).
+   */
+  private readKey(k: string, s: ServiceEntry | undefined): ServiceWithDestinations | undefined {
+    if (!s) return undefined;
+    let dests: DestinationEntry[];
+    try {
+      dests = this.kernel.destinations(serviceKeyOf(k));
+    } catch (e) {
+      if ((e as { errnoName?: string }).errnoName === 'ESRCH') return undefined;
+      throw e;
+    }
+    return { ...s, destinations: dests };
+  }
+
+  /** Plan, claim, withdraw, apply, bookkeeping and announce for one set of keys. */
+  private async process(scope: Set<string>, desired: Vip[], actual: ServiceWithDestinations[], acc: Accum, startup: boolean): Promise<void> {
+    const t0 = this.timers.now();
+    // This chunk's failures (each backs off once); merged into the pass's at the end.
+    const failed = new Set<string>();
+    acc.keys += scope.size;
+
+    // Plan.
+    const p = plan(desired, actual, { owned: this.ownership, drains: this.drains, now: t0, config: this.config });
+    acc.foreign += p.foreign.length;
+
+    // Claim ownership before creating or adopting.
     let groups = p.groups;
     const claims = groups.filter((g) => g.claim).map((g) => g.key);
     if (claims.length > 0) {
@@ -212,72 +450,71 @@ export class Reconciler {
         this.ownership.claim(claims);
       } catch (e) {
         const err = asPassError(e, 'ERR_OWNERSHIP_WRITE');
-        groups = this.dropGroups(groups, (g) => g.claim, err, errors, failed);
+        groups = this.dropGroups(groups, (g) => g.claim, err, acc.errors, failed);
       }
     }
 
-    if (full && this.ownership.degraded) {
-      try {
-        this.ownership.repair();
-      } catch (e) {
-        errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE'));
-      }
-    }
-
-    // 4. Withdraw (DNS, address) before IPVS forgets a VIP.
+    // Withdraw (DNS, address) before IPVS forgets a VIP.
     const removing = groups.filter((g) => g.remove).map((g) => g.key);
     if (removing.length > 0 && this.hooks.beforeRemove) {
       try {
         await this.hooks.beforeRemove(removing);
       } catch (e) {
         const err = asPassError(e, 'ERR_RECONCILE_HOOK');
-        groups = this.dropGroups(groups, (g) => g.remove, err, errors, failed);
+        groups = this.dropGroups(groups, (g) => g.remove, err, acc.errors, failed);
       }
     }
 
-    // 5. Apply in one batch; map failures back to VIPs.
+    // Apply in one batch; map failures back to VIPs.
     const ops: IpvsOp[] = [];
     const opKeys: string[] = [];
     for (const g of groups) for (const op of g.ops) (ops.push(op), opKeys.push(g.key));
-    let results: OpResult[] = [];
-    let batchFailed = false;
     if (ops.length > 0) {
+      let results;
+      let batchFailed = false;
       try {
         results = this.kernel.apply(ops);
       } catch (e) {
         // The batch's outcome is unknown (ENOBUFS, timeout): every VIP in it retries, and a full resync re-reads the kernel.
         const err = asPassError(e, 'ERR_RECONCILE_APPLY');
-        errors.push(err);
-        for (const g of groups) failed.add(g.key);
+        acc.errors.push(err);
         batchFailed = true;
         this.nextFullAt = Math.min(this.nextFullAt, t0 + this.backoffFull());
         results = ops.map((op) => ({ op, error: Object.assign(new Error(err.message), { code: err.code }) }));
       }
+      const debug = this.logger?.isDebugEnabled() ?? false;
+      results.forEach((r, i) => {
+        const op = ops[i]!;
+        acc.ops[op.kind]++;
+        acc.opsTotal++;
+        if (debug) this.logger!.debug('ipvs op', { op: fmtOp(op), error: r.error?.message });
+        if (!r.error) return;
+        const errno = (r.error as { errnoName?: string }).errnoName;
+        if (errno && BENIGN.has(`${r.op.kind}:${errno}`)) return; // already as we want it
+        acc.failedOps++;
+        const key = opKeys[i]!;
+        failed.add(key);
+        if (!batchFailed && acc.errors.length < 1000) acc.errors.push({ vip: key, code: r.error.code, message: r.error.message, op: fmtOp(r.op) });
+      });
+      if (batchFailed) for (const g of groups) failed.add(g.key);
     }
-    const failedOps = new Set<number>();
-    results.forEach((r, i) => {
-      if (!r.error) return;
-      const errno = (r.error as { errnoName?: string }).errnoName;
-      if (errno && BENIGN.has(`${r.op.kind}:${errno}`)) return; // already as we want it
-      failedOps.add(i);
-      const key = opKeys[i]!;
-      failed.add(key);
-      if (!batchFailed && errors.length < 1000) errors.push({ vip: key, code: r.error.code, message: r.error.message, op: fmtOp(r.op) });
-    });
 
-    // 6. Bookkeeping per VIP: backoff or forget, drain state, requeue draining VIPs.
-    const released: string[] = [...stale];
+    // Bookkeeping per VIP: backoff or forget, drain state, requeue draining VIPs.
+    const released: string[] = [];
     const announce: string[] = [];
     for (const g of groups) {
       this.drains.apply(g.drainUpdates);
-      events.push(...g.events);
+      acc.events.push(...g.events);
       if (failed.has(g.key)) continue;
       this.queue.forget(g.key);
       if (g.remove) released.push(g.key);
       if (g.add) announce.push(g.key);
       if (g.drainDeadline !== undefined) this.queue.addAfter(g.key, Math.min(this.drainPollMs, Math.max(0, g.drainDeadline - t0)));
     }
-    for (const k of failed) this.queue.addRateLimited(k);
+    for (const k of failed) {
+      this.queue.addRateLimited(k);
+      acc.failed.add(k);
+    }
     const planned = new Set(groups.map((g) => g.key));
     for (const k of scope) if (!failed.has(k) && !planned.has(k)) this.queue.forget(k);
     if (released.length > 0) {
@@ -285,95 +522,56 @@ export class Reconciler {
         this.ownership.release(released);
         for (const k of released) this.drains.forgetVip(k);
       } catch (e) {
-        errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE')); // retried by the next full pass (stale keys)
+        acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE')); // retried by the next full pass (stale keys)
       }
     }
 
-    // 7. Announce (address, DNS) after IPVS forwards. On startup: every desired VIP the kernel has.
-    if (!this.startupDone && full) {
-      for (const k of present) if (this.desired.vip(k) && this.ownership.isOwned(k)) announce.push(k);
-      this.startupDone = true;
+    // Announce (address, DNS) after IPVS forwards. On startup: every desired VIP the kernel has.
+    if (startup) {
+      for (const s of actual) {
+        const k = keyOfService(s);
+        if (k !== undefined && this.desired.vip(k) && this.ownership.isOwned(k)) announce.push(k);
+      }
     }
     for (const k of announce) this.pendingAnnounce.add(k);
     if (this.pendingAnnounce.size > 0 && this.hooks.afterAdd) {
       const list = [...this.pendingAnnounce].filter((k) => this.desired.vip(k) !== undefined).sort();
       try {
-        await this.hooks.afterAdd([...new Set(list)]);
+        await this.hooks.afterAdd(list);
         this.pendingAnnounce.clear();
       } catch (e) {
-        errors.push(asPassError(e, 'ERR_RECONCILE_HOOK'));
+        acc.errors.push(asPassError(e, 'ERR_RECONCILE_HOOK'));
         for (const k of list) this.queue.addRateLimited(k);
       }
     } else {
       this.pendingAnnounce.clear();
     }
-
-    this.report({ trigger, full, t0, wall0, keys: scope.size, ops, results, failedOps, events, errors, failed, foreign: foreignTotal });
   }
 
-  /** Full pass: one dump; the scope is everything desired, in the kernel, or recorded, minus keys backing off. */
-  private readDump(full: boolean, ready: Map<string, QueueReason>): { scope: Set<string>; desired: Vip[]; actual: ServiceWithDestinations[] } {
-    const dump = this.kernel.dump();
-    const scope = new Set<string>();
-    if (full) {
-      const consider = (k: string) => {
-        if (ready.has(k) || !this.queue.backingOff(k)) {
-          scope.add(k);
-          this.queue.take(k);
-        }
-      };
-      for (const v of this.desired.vips()) consider(v.key);
-      for (const s of dump) {
-        const k = keyOfService(s);
-        if (k !== undefined) consider(k);
-      }
-      for (const k of this.ownership.keys()) consider(k);
-    }
-    for (const k of ready.keys()) scope.add(k);
-    const desired: Vip[] = [];
-    for (const k of scope) {
-      const v = this.desired.vip(k);
-      if (v) desired.push(v);
-    }
-    const actual: ServiceWithDestinations[] = [];
-    for (const s of dump) {
-      const k = keyOfService(s);
-      // Full passes keep foreign services too, so they are counted (never touched).
-      if (k === undefined ? full : scope.has(k)) actual.push(s);
-    }
-    return { scope, desired, actual };
+  private newAccum(trigger: PassTrigger, full: boolean): Accum {
+    return {
+      trigger,
+      full,
+      t0: this.timers.now(),
+      wall0: performance.now(),
+      workMs: 0,
+      maxChunkMs: 0,
+      chunks: 0,
+      keys: 0,
+      ops: countOps([]),
+      opsTotal: 0,
+      failedOps: 0,
+      events: [],
+      errors: [],
+      failed: new Set(),
+      foreign: 0,
+    };
   }
 
-  /** Per-key pass: `service()` + `destinations()` per due key; a key whose read fails backs off alone. */
-  private readKeys(ready: Map<string, QueueReason>, errors: PassError[], failed: Set<string>): { scope: Set<string>; desired: Vip[]; actual: ServiceWithDestinations[] } {
-    const scope = new Set<string>();
-    const desired: Vip[] = [];
-    const actual: ServiceWithDestinations[] = [];
-    for (const k of ready.keys()) {
-      try {
-        const sk = serviceKeyOf(k);
-        const s = this.kernel.service(sk);
-        if (s) {
-          let dests: DestinationEntry[];
-          try {
-            dests = this.kernel.destinations(sk);
-          } catch (e) {
-            if ((e as { errnoName?: string }).errnoName !== 'ESRCH') throw e;
-            dests = [];
-          }
-          actual.push({ ...s, destinations: dests });
-        }
-      } catch (e) {
-        errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
-        failed.add(k);
-        this.queue.addRateLimited(k);
-        continue;
-      }
-      scope.add(k);
-      const v = this.desired.vip(k);
-      if (v) desired.push(v);
+  private noteOwnershipProblem(acc: Accum): void {
+    if (this.ownership.degraded && this.ownership.problem) {
+      acc.errors.push({ code: this.ownership.problem.code, message: this.ownership.problem.message });
     }
-    return { scope, desired, actual };
   }
 
   private dropGroups(groups: VipPlan[], pred: (g: VipPlan) => boolean, err: PassError, errors: PassError[], failed: Set<string>): VipPlan[] {
@@ -394,49 +592,66 @@ export class Reconciler {
     return Math.min(5 * 60_000, 1000 * 2 ** Math.min(this.fullFailures - 1, 30));
   }
 
-  private report(r: {
-    trigger: PassTrigger;
-    full: boolean;
-    t0: number;
-    wall0: number;
-    keys: number;
-    ops: IpvsOp[];
-    results: OpResult[];
-    failedOps?: Set<number>;
-    events: PlanEvent[];
-    errors: PassError[];
-    failed: Set<string>;
-    foreign: number;
-  }): void {
+  /** Reports one pass (or a whole sweep): one PassResult, one log line. */
+  private finish(acc: Accum): void {
     this.passCount++;
     let backends = 0;
     const vips = this.desired.vips();
     for (const v of vips) backends += v.backends.length;
+    const round = (x: number) => Math.round(x * 1000) / 1000;
     const result: PassResult = {
-      trigger: r.trigger,
-      full: r.full,
-      startedAt: r.t0,
-      durationMs: Math.round((performance.now() - r.wall0) * 1000) / 1000,
-      keys: r.keys,
-      ops: countOps(r.ops),
-      opsTotal: r.ops.length,
-      failedOps: r.failedOps?.size ?? 0,
+      trigger: acc.trigger,
+      full: acc.full,
+      startedAt: acc.t0,
+      durationMs: round(acc.workMs),
+      wallMs: round(performance.now() - acc.wall0),
+      chunks: Math.max(1, acc.chunks),
+      maxChunkMs: round(acc.maxChunkMs),
+      keys: acc.keys,
+      ops: acc.ops,
+      opsTotal: acc.opsTotal,
+      failedOps: acc.failedOps,
       vips: vips.length,
       backends,
       draining: this.drains.size,
-      foreign: r.foreign,
-      events: r.events,
-      errors: r.errors,
-      failedVips: [...r.failed].sort(),
+      foreign: acc.foreign,
+      events: acc.events,
+      errors: acc.errors,
+      failedVips: [...acc.failed].sort(),
     };
-    if (this.logger) {
-      if (this.logger.isDebugEnabled()) {
-        r.results.forEach((res, i) => {
-          this.logger!.debug('ipvs op', { op: fmtOp(r.ops[i]!), error: res.error?.message });
-        });
-      }
-      this.logger.log(result.errors.length > 0 ? 'warn' : 'info', 'reconcile pass', passLogFields(result));
-    }
+    this.logger?.log(result.errors.length > 0 ? 'warn' : 'info', 'reconcile pass', passLogFields(result));
     this.onPass?.(result);
   }
+}
+
+/** What a pass (or a sweep, over its chunks) has done so far. */
+interface Accum {
+  trigger: PassTrigger;
+  full: boolean;
+  t0: number;
+  wall0: number;
+  workMs: number;
+  maxChunkMs: number;
+  chunks: number;
+  keys: number;
+  ops: Record<IpvsOp['kind'], number>;
+  opsTotal: number;
+  failedOps: number;
+  events: PlanEvent[];
+  errors: PassError[];
+  failed: Set<string>;
+  foreign: number;
+}
+
+/** A sweep under way: the keys to work through and the service list read at its start. */
+interface Sweep {
+  acc: Accum;
+  keys: string[];
+  next: number;
+  /** Keys not yet done; a change pass that handles a key removes it. */
+  pending: Set<string>;
+  /** The kernel's services when the sweep started, by VIP key. */
+  services: Map<string, ServiceEntry>;
+  /** Keys that joined later: their service is read fresh. */
+  fresh: Set<string>;
 }

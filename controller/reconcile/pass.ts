@@ -9,7 +9,6 @@ import {
   type OpResult,
   type ServiceEntry,
   type ServiceKey,
-  type ServiceWithDestinations,
 } from '../../native/ipvs/index.js';
 import { ReconcileError } from './keys.js';
 import type { PlanEvent } from './plan.js';
@@ -17,7 +16,8 @@ import type { QueueReason } from './queue.js';
 
 /** The kernel side, as IpvsHandle provides it (a fake in unit tests). */
 export interface Kernel {
-  dump(): ServiceWithDestinations[];
+  /** Every service, without destinations (one netlink dump). */
+  services(): ServiceEntry[];
   service(key: ServiceKey): ServiceEntry | undefined;
   destinations(key: ServiceKey): DestinationEntry[];
   apply(ops: readonly IpvsOp[]): OpResult[];
@@ -56,10 +56,17 @@ export interface PassError {
 
 export interface PassResult {
   trigger: PassTrigger;
-  /** Full resync (kernel dump) rather than the queued keys only. */
+  /** Full resync (every service in the kernel, desired or recorded) rather than the queued keys only. */
   full: boolean;
   startedAt: number;
+  /** Time spent working (a sweep: the sum of its chunks). */
   durationMs: number;
+  /** Start to end; for a sweep this includes the change passes run between its chunks. */
+  wallMs: number;
+  /** Chunks of a sweep (1 for a small pass); change passes may run between chunks. */
+  chunks: number;
+  /** The longest time the loop held the event loop in one go during this pass. */
+  maxChunkMs: number;
   /** VIP keys planned this pass. */
   keys: number;
   ops: Record<IpvsOp['kind'], number>;
@@ -85,6 +92,7 @@ export function passLogFields(r: PassResult): Record<string, unknown> {
     trigger: r.trigger,
     full: r.full,
     durationMs: r.durationMs,
+    ...(r.chunks > 1 ? { wallMs: r.wallMs, chunks: r.chunks, maxChunkMs: r.maxChunkMs } : {}),
     keys: r.keys,
     ops: r.ops,
     opsTotal: r.opsTotal,

@@ -197,17 +197,17 @@ function planDesired(key: string, vip: Vip, svc: ServiceWithDestinations | undef
     const id = destinationKeyId(dest);
     if (wanted.has(id)) continue;
     wanted.add(id);
-    const name = formatDestinationKey(dest);
     const drainStart = drains.startedAt(key, id);
     if (drainStart !== undefined) g.drainUpdates.push({ vip: key, dest: id });
     const have = current.get(id);
     if (!have) {
       g.ops.push({ kind: 'add-destination', service, destination: dest });
-      g.events.push({ kind: 'added', vip: key, destination: name, weight: dest.weight });
+      g.events.push({ kind: 'added', vip: key, destination: formatDestinationKey(dest), weight: dest.weight });
       continue;
     }
     if (!destinationDiffers(dest, have)) continue;
     g.ops.push({ kind: 'edit-destination', service, destination: dest });
+    const name = formatDestinationKey(dest);
     if (have.weight !== dest.weight) {
       g.events.push(
         drainStart !== undefined && have.weight === 0

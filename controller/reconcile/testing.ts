@@ -6,6 +6,7 @@
 import {
   destinationKeyId,
   emptyStats,
+  formatServiceKey,
   serviceKeyId,
   type Destination,
   type DestinationEntry,
@@ -15,9 +16,9 @@ import {
   type Service,
   type ServiceEntry,
   type ServiceKey,
-  type ServiceWithDestinations,
 } from '../../native/ipvs/index.js';
 import { opError, validateOp } from '../../native/ipvs/ops.js';
+import { NetlinkError } from '../../native/errors.js';
 import type { Kernel, Timers } from './loop.js';
 
 const ERRNO = { ENOENT: 2, ESRCH: 3, EEXIST: 17, EINVAL: 22 } as const;
@@ -31,7 +32,7 @@ export class FakeKernel implements Kernel {
   private readonly table = new Map<string, FakeService>();
   /** Every write op applied through apply() (successful or not), in order. */
   readonly writes: IpvsOp[] = [];
-  reads = { dump: 0, service: 0, destinations: 0 };
+  reads = { services: 0, service: 0, destinations: 0 };
   applyCalls = 0;
   /** Schedulers this "kernel" has modules for. */
   schedulers = new Set(['rr', 'wrr', 'lc', 'wlc', 'sh', 'dh', 'mh', 'sed', 'nq']);
@@ -40,10 +41,10 @@ export class FakeKernel implements Kernel {
   /** Throws from apply() when set (ENOBUFS-like: outcome unknown). */
   failApply: Error | undefined;
 
-  dump(): ServiceWithDestinations[] {
-    this.reads.dump++;
+  services(): ServiceEntry[] {
+    this.reads.services++;
     if (this.failReads) throw this.failReads;
-    return [...this.table.values()].map((s) => ({ ...entry(s.service), destinations: [...s.dests.values()].map((d) => ({ ...d })) }));
+    return [...this.table.values()].map((s) => entry(s.service));
   }
 
   service(key: ServiceKey): ServiceEntry | undefined {
@@ -57,8 +58,8 @@ export class FakeKernel implements Kernel {
     this.reads.destinations++;
     if (this.failReads) throw this.failReads;
     const s = this.table.get(serviceKeyId(key));
-    // The kernel's destination dump of a missing service is empty, not an error.
-    if (!s) return [];
+    // As the kernel: listing the destinations of a missing service fails with ESRCH.
+    if (!s) throw new NetlinkError(ERRNO.ESRCH, 'list destinations', formatServiceKey(key));
     return [...s.dests.values()].map((d) => ({ ...d }));
   }
 
