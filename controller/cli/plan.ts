@@ -69,7 +69,7 @@ export async function computePlan(sources: readonly Source[], opts: { timeoutMs:
   return {
     sources: sources.map((s) => s.status()),
     vips: table.vips(),
-    names: table.names(),
+    names: [...table.names()],
     rejected: table.rejected(),
     unallocated: table.unallocated(),
   };

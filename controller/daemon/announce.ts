@@ -18,12 +18,16 @@ export interface AddressSink {
   removeAddresses(addrs: readonly string[]): unknown;
 }
 
+/** How long additions to the DNS zone may be batched. */
+const PUBLISH_COALESCE_MS = 50;
+
 export class Announcer {
   /** VIP keys whose IPVS service exists (the reconciler said so). */
   private readonly forwarding = new Set<string>();
   /** Address -> how many forwarding VIPs use it. */
   private readonly refs = new Map<string, number>();
   private zone = new Zone([]);
+  private publishPending = false;
 
   constructor(
     private readonly addresses: AddressSink,
@@ -44,7 +48,7 @@ export class Announcer {
       if (n === 0) fresh.push(addr);
     }
     if (fresh.length) await this.addresses.addAddresses(fresh);
-    this.publish();
+    this.publishSoon();
   }
 
   /** Before the reconciler deletes these VIPs' services. */
@@ -65,8 +69,22 @@ export class Announcer {
     if (gone.length) await this.addresses.removeAddresses(gone);
   }
 
+  /**
+   * Rebuilds the zone once the current burst is over (a sweep announces in
+   * chunks; a source replays many events): one rebuild, not one per call.
+   * Additions may wait that long; removals publish at once (`removing`).
+   */
+  publishSoon(): void {
+    if (this.publishPending) return;
+    this.publishPending = true;
+    setTimeout(() => {
+      if (this.publishPending) this.publish();
+    }, PUBLISH_COALESCE_MS).unref();
+  }
+
   /** Rebuilds the DNS zone from the model's names, keeping only addresses that forward. */
   publish(): void {
+    this.publishPending = false;
     const entries: ZoneName[] = [];
     for (const n of this.names()) {
       const e: ZoneName = { name: n.name };

@@ -46,6 +46,19 @@ describe('VipTable: add, update, remove', () => {
     assert.equal(t.taskCount, 0);
   });
 
+  it('names() is cached between changes and recomputed after each (DNS rebuilds read it often)', () => {
+    const t = new VipTable();
+    t.upsertTask(task('a', { taskIps: ['9.0.0.5'], ports: [port(['/web:80'])] }));
+    const first = t.names();
+    assert.equal(t.names(), first, 'same array while nothing changed');
+    t.upsertTask(task('b', { taskIps: ['9.0.0.6'], ports: [port(['/api:80'])] }));
+    assert.deepEqual(t.names().map((n) => n.name), ['api.marathon', 'web.marathon']);
+    t.removeTask({ source: 'mesos', id: 'a' });
+    assert.deepEqual(t.names().map((n) => n.name), ['api.marathon']);
+    t.replaceSource('mesos', []);
+    assert.deepEqual(t.names(), []);
+  });
+
   it('ignores an identical upsert and removal of an unknown task', () => {
     const t = new VipTable();
     const web = task('a', { ports: [port(['/web:80'])] });

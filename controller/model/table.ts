@@ -64,6 +64,8 @@ export class VipTable {
   private readonly alloc: Record<Family, Allocator>;
   private readonly vipMap = new Map<string, { vip: Vip; sortKey: string; json: string }>();
   private sorted: Vip[] | undefined;
+  /** names() as last computed; dropped by every apply (DNS rebuilds call names() far more often than tables change). */
+  private namesCache: NameAddress[] | undefined;
   private rejectedCache: LabelRejection[] | undefined;
   private gen = 0;
   /** Total VIP (group) rebuilds since creation; see ChangeSummary.recomputed. */
@@ -120,6 +122,7 @@ export class VipTable {
         throw new ModelError('MODEL_BAD_TASK', 'a task needs string source and id, and ports and taskIps arrays');
       }
     }
+    this.namesCache = undefined;
     const ctx: ApplyContext = { dirty: new Set(), names: new Map(), reservations: new Map(), rejectedChanged: false };
     for (const ref of batch.remove ?? []) this.setTask(ref.source, ref.id, undefined, ctx);
     for (const task of batch.upsert ?? []) {
@@ -155,7 +158,8 @@ export class VipTable {
   }
 
   /** Allocated named-VIP addresses (for DNS), sorted by name. */
-  names(): NameAddress[] {
+  names(): readonly NameAddress[] {
+    if (this.namesCache !== undefined) return this.namesCache;
     const out: NameAddress[] = [];
     for (const name of [...this.nameGroups.keys()].sort(cmp)) {
       const entry: NameAddress = { name, fqdn: fqdnOf(name) };
@@ -165,6 +169,7 @@ export class VipTable {
       if (o6 !== undefined) entry.ipv6 = poolAddress(this.opts.ipv6, o6);
       if (o4 !== undefined || o6 !== undefined) out.push(entry);
     }
+    this.namesCache = out;
     return out;
   }
 
