@@ -38,6 +38,8 @@ export function inetBytes(family: number, addr: string): Buffer {
 export function canonicalInet(addr: string): string {
   const family = inetFamily(addr);
   if (!family) throw new InvalidAddressError(addr, addr.includes(':') ? AF_INET6 : AF_INET);
+  // A dotted quad that parses (no leading zeros, each part <= 255) is already canonical.
+  if (family === AF_INET) return addr;
   return readInet(inetBytes(family, addr), 0, family);
 }
 
