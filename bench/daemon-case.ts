@@ -10,7 +10,7 @@
 // benchmarking ranges); nothing is ever sent to them.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -104,8 +104,11 @@ async function main(): Promise<void> {
       peakRssMiB: hwm,
     };
     process.stdout.write(JSON.stringify(out) + '\n');
+    // L4LB_BENCH_DAEMON_LOG: keep the daemon's log lines for a closer look.
+    if (process.env.L4LB_BENCH_DAEMON_LOG) writeFileSync(process.env.L4LB_BENCH_DAEMON_LOG, d.lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
   } finally {
-    await d.kill('SIGKILL');
+    // SIGTERM, so a profiling run (L4LB_DAEMON_NODE_ARGS=--cpu-prof) writes its profile.
+    await d.kill('SIGTERM');
     await master.stop();
   }
 }

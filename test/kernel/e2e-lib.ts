@@ -1,6 +1,7 @@
 // Shared by the end-to-end kernel tests: `l4lb run` as a child process with
 // its JSON log lines, DNS lookups through it, and polling with a deadline.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { openSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { httpGet } from './lib.js';
@@ -18,7 +19,11 @@ export class Daemon {
   private readonly waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   readonly proc: ChildProcess;
   constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [l4lb, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Profiling: L4LB_DAEMON_NODE_ARGS adds node flags (`--cpu-prof --cpu-prof-dir=...`, `--trace-gc`),
+    // L4LB_DAEMON_STDOUT keeps the daemon's stdout (where V8 traces go).
+    const nodeArgs = (process.env.L4LB_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const out = process.env.L4LB_DAEMON_STDOUT ? openSync(process.env.L4LB_DAEMON_STDOUT, 'w') : 'ignore';
+    this.proc = spawn(process.execPath, [...nodeArgs, l4lb, 'run', ...args], { stdio: ['ignore', out, 'pipe'] });
     let buf = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
