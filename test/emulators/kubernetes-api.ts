@@ -25,8 +25,8 @@
 //   MethodNotAllowed, 400 BadRequest (selectors and paging are not emulated
 //   and say so instead of being ignored).
 // Faults: dropWatches() (sockets destroyed mid-stream), endWatches() (clean
-// end, as at timeoutSeconds), compact(), down()/up() (nothing listens),
-// plus failNext/stallNext of server.ts.
+// end, as at timeoutSeconds), endEveryWatch(), sendRaw(), compact(),
+// down()/up() (nothing listens), forbid(), plus failNext/stallNext of server.ts.
 
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
@@ -87,6 +87,7 @@ export class KubernetesApiEmulator extends EmulatorServer {
   private readonly history: Change[] = [];
   private readonly watchers = new Set<Watcher>();
   private readonly forbidden = new Set<Resource>();
+  private endAtOnce = false;
   private rv = 1000;
   private compacted = 1000;
   private port = 0;
@@ -207,6 +208,16 @@ export class KubernetesApiEmulator extends EmulatorServer {
     }
   }
 
+  /** A raw line (a JSON event, or garbage) to every open watch. */
+  sendRaw(line: string): void {
+    for (const w of this.watchers) w.res.write(`${line}\n`);
+  }
+
+  /** While on, every watch is answered 200 and ended at once without an event (a misbehaving proxy). */
+  endEveryWatch(on: boolean): void {
+    this.endAtOnce = on;
+  }
+
   /** Every request about `resource` gets 403 Forbidden (RBAC missing) until allow(). */
   forbid(resource: Resource): void {
     this.forbidden.add(resource);
@@ -284,6 +295,7 @@ export class KubernetesApiEmulator extends EmulatorServer {
     res.flushHeaders();
     const w: Watcher = { resource, namespace, bookmarks: q.get('allowWatchBookmarks') === 'true', res, timer: undefined, from: rvText };
     if (tooLarge !== undefined) return this.fail(w, tooLarge);
+    if (this.endAtOnce) return void res.end();
     if (rvText !== '' && rvText !== '0' && Number(rvText) < this.compacted) {
       return this.fail(w, status(410, 'Expired', `too old resource version: ${rvText} (${this.compacted})`));
     }
