@@ -35,8 +35,6 @@ import { objectKey, serviceTasks, serviceVips, sliceServiceKey } from './kuberne
 import type { TimerHandle } from './timers.js';
 import { ReconnectingSource, type ReconnectOptions } from './watch.js';
 
-export type { ServiceVips, ServiceVipPort } from './kubernetes-objects.js';
-
 /** Where the service account of a pod is mounted. */
 export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
