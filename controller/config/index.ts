@@ -13,6 +13,7 @@ export interface Config {
   mesos: { masters: string[] };
   marathon: { urls: string[]; framework: string };
   file: { paths: string[] };
+  kubernetes: { enabled: boolean; kubeconfig?: string; context?: string; namespace?: string };
   auth: { tokenFile?: string; basicFile?: string };
   tls: { caFile?: string };
   dns: { listen: string[] };
@@ -60,6 +61,7 @@ export function loadConfig(input: LoadInput): Config {
     mesos: { masters: [...get<readonly string[]>(l, 'mesos.masters')] },
     marathon: { urls: [...get<readonly string[]>(l, 'marathon.urls')], framework: get<string>(l, 'marathon.framework') },
     file: { paths: [...get<readonly string[]>(l, 'file.paths')] },
+    kubernetes: { enabled: get<boolean>(l, 'kubernetes.enabled') },
     auth: {},
     tls: {},
     dns: { listen: [...get<readonly string[]>(l, 'dns.listen')] },
@@ -81,6 +83,10 @@ export function loadConfig(input: LoadInput): Config {
   if (token !== undefined) cfg.auth.tokenFile = token;
   if (basic !== undefined) cfg.auth.basicFile = basic;
   if (ca !== undefined) cfg.tls.caFile = ca;
+  for (const k of ['kubeconfig', 'context', 'namespace'] as const) {
+    const v = opt<string>(l, `kubernetes.${k}`);
+    if (v !== undefined) cfg.kubernetes[k] = v;
+  }
   const tcp = opt<number>(l, 'ipvs.tcp-timeout');
   const fin = opt<number>(l, 'ipvs.tcpfin-timeout');
   const udp = opt<number>(l, 'ipvs.udp-timeout');

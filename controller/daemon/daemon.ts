@@ -55,6 +55,10 @@ export function sourcesOptions(cfg: Config): SourcesOptions {
   if (cfg.mesos.masters.length) o.mesos = { masters: cfg.mesos.masters, ...common };
   if (cfg.marathon.urls.length) o.marathon = { urls: cfg.marathon.urls, framework: cfg.marathon.framework, ...common };
   if (cfg.file.paths.length) o.file = cfg.file.paths.map((path) => ({ path }));
+  const k = cfg.kubernetes;
+  if (k.enabled || k.kubeconfig !== undefined) {
+    o.kubernetes = { ...(k.kubeconfig !== undefined && { kubeconfig: k.kubeconfig }), ...(k.context !== undefined && { context: k.context }), ...(k.namespace !== undefined && { namespace: k.namespace }) };
+  }
   return o;
 }
 
@@ -93,8 +97,8 @@ export class Daemon {
       ipv6Enabled: cfg.vips.ipv6,
     });
     const opts = sourcesOptions(cfg);
-    if (!opts.mesos && !opts.marathon && !opts.file) {
-      throw new DaemonError('no source configured: give --mesos URL, --marathon URL or --file PATH (or mesos.masters, marathon.urls, file.paths in the config file)');
+    if (!opts.mesos && !opts.marathon && !opts.file && !opts.kubernetes) {
+      throw new DaemonError('no source configured: give --mesos URL, --marathon URL, --file PATH, --kubernetes-enabled true or --kubernetes-kubeconfig FILE (or mesos.masters, marathon.urls, file.paths, kubernetes.enabled, kubernetes.kubeconfig in the config file)');
     }
     this.sources = createSources(opts, logger.child({ component: 'source' }));
   }

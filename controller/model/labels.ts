@@ -18,6 +18,10 @@
 //   VIP_IPV6_DISABLED         IPv6 IP VIP while IPv6 is disabled
 //   VIP_NO_AGENT_IP           host-scope port of a task whose agent IP is unknown
 //   VIP_NO_BACKEND_ADDRESS    running task without an address of the VIP's family
+//   VIP_UNKNOWN_PORT          Kubernetes: `vip-<name>` names no port of the Service
+//   VIP_PORT_AMBIGUOUS        Kubernetes: `vip` on a Service with more than one port
+//   VIP_BAD_FRAMEWORK         Kubernetes: the framework annotation is not a DNS label
+//   VIP_UNKNOWN_ANNOTATION    Kubernetes: an l4lb.thisdcos.directory/ annotation l4lb does not know
 
 import { formatIp, parseIp, parseIpv6 } from './ip.js';
 import type { Family, Protocol, RejectionCode } from './types.js';

@@ -80,7 +80,11 @@ export type RejectionCode =
   | 'VIP_LEGACY_BAD_SCHEME'
   | 'VIP_IPV6_DISABLED'
   | 'VIP_NO_AGENT_IP'
-  | 'VIP_NO_BACKEND_ADDRESS';
+  | 'VIP_NO_BACKEND_ADDRESS'
+  | 'VIP_UNKNOWN_PORT'
+  | 'VIP_PORT_AMBIGUOUS'
+  | 'VIP_BAD_FRAMEWORK'
+  | 'VIP_UNKNOWN_ANNOTATION';
 
 /** A label the model skipped, with the reason; shown in status and logs. */
 export interface LabelRejection {

@@ -2,12 +2,13 @@
 // tasks it sees (contract in types.ts). Everything outside controller/sources
 // imports from here only.
 //
-//   const sources = createSources({ mesos: { masters: ['http://leader.mesos:5050'] } }, logger);
+//   const sources = createSources({ mesos: { masters: ['http://leader.mesos:5050'] }, kubernetes: {} }, logger);
 //   for (const s of sources) s.start(sink);
 
 import type { Logger } from '../log.js';
 import { SourceError } from './errors.js';
 import { FileSource, type FileSourceOptions } from './file.js';
+import { KubernetesSource, type KubernetesSourceOptions } from './kubernetes.js';
 import { MarathonSource, type MarathonSourceOptions } from './marathon.js';
 import { MesosSource, type MesosSourceOptions } from './mesos.js';
 import { createDnsResolver } from './resolver.js';
@@ -27,12 +28,19 @@ export { Backoff, type BackoffOptions } from './backoff.js';
 export { realTimers, type TimerHandle, type Timers } from './timers.js';
 export { authorizationHeader, type HttpAuth } from './http.js';
 export type { ReconnectOptions } from './watch.js';
+export { KubernetesSource, SERVICE_ACCOUNT_DIR, type KubernetesSourceOptions } from './kubernetes.js';
+export {
+  ANNOTATION_PREFIX, DEFAULT_FRAMEWORK, FRAMEWORK_ANNOTATION, SERVICE_NAME_LABEL, VIP_ANNOTATION, VIP_PORT_ANNOTATION,
+  endpointState, serviceTasks, serviceVips, type ServiceTasks, type ServiceVipPort, type ServiceVips,
+} from './kubernetes-objects.js';
 
 export interface SourcesOptions {
   mesos?: MesosSourceOptions;
   marathon?: MarathonSourceOptions;
   /** One or more VIP files. */
   file?: FileSourceOptions | readonly FileSourceOptions[];
+  /** Services and EndpointSlices of a Kubernetes cluster (in-cluster or a kubeconfig). */
+  kubernetes?: KubernetesSourceOptions;
 }
 
 /**
@@ -48,6 +56,7 @@ export function createSources(opts: SourcesOptions, logger: Logger): Source[] {
   if (opts.marathon !== undefined) sources.push(new MarathonSource({ ...(shared !== undefined && { resolver: shared }), ...opts.marathon }, logger));
   const files: readonly FileSourceOptions[] = opts.file === undefined ? [] : Array.isArray(opts.file) ? opts.file : [opts.file as FileSourceOptions];
   for (const f of files) sources.push(new FileSource(f, logger));
+  if (opts.kubernetes !== undefined) sources.push(new KubernetesSource(opts.kubernetes, logger));
   const ids = new Set<string>();
   for (const s of sources) {
     if (ids.has(s.id)) throw new SourceError('SRC_BAD_OPTIONS', `two sources with the id ${s.id}`);
