@@ -138,6 +138,7 @@ export class Daemon {
       { addAddresses: (a) => dp.addAddresses(a), removeAddresses: (a) => dp.removeAddresses(a) },
       () => this.table.names(),
       (zone) => this.dns?.setZone(zone),
+      () => this.table.vips(),
     );
 
     const sink: SourceSink = {
