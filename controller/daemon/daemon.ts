@@ -108,6 +108,8 @@ export class Daemon {
       throw new DaemonError('no source configured: give --mesos URL, --marathon URL or --file PATH (or mesos.masters, marathon.urls, file.paths in the config file)');
     }
     this.sources = createSources(opts, logger.child({ component: 'source' }));
+    // Known from the start, so status shows them (connecting) before they start.
+    for (const s of this.sources) this.statuses.set(s.id, s.status());
     const version = versionInfo().version;
     this.metrics = new Metrics(
       {
