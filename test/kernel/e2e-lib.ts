@@ -2,6 +2,8 @@
 // its JSON log lines, DNS lookups through it, and polling with a deadline.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { join, dirname } from 'node:path';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { httpGet } from './lib.js';
 
@@ -18,7 +20,9 @@ export class Daemon {
   private readonly waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   readonly proc: ChildProcess;
   constructor(args: string[]) {
-    this.proc = spawn(process.execPath, [l4lb, 'run', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // The status socket goes to a temp dir unless the test names one: never the host's /run/l4lb.
+    const socket = args.includes('--status-socket') ? [] : ['--status-socket', join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock')];
+    this.proc = spawn(process.execPath, [l4lb, 'run', ...args, ...socket], { stdio: ['ignore', 'ignore', 'pipe'] });
     let buf = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
