@@ -17,6 +17,7 @@ export interface Config {
   auth: { tokenFile?: string; basicFile?: string };
   tls: { caFile?: string };
   dns: { listen: string[] };
+  status: { socket: string; listen: string[]; allowNonLoopback: boolean };
   vips: { ipv4Min: string; ipv4Max: string; ipv6Min: string; ipv6Max: string; ipv6: boolean };
   ipvs: {
     scheduler: string;
@@ -65,6 +66,11 @@ export function loadConfig(input: LoadInput): Config {
     auth: {},
     tls: {},
     dns: { listen: [...get<readonly string[]>(l, 'dns.listen')] },
+    status: {
+      socket: get<string>(l, 'status.socket'),
+      listen: [...get<readonly string[]>(l, 'status.listen')],
+      allowNonLoopback: get<boolean>(l, 'status.allow-non-loopback'),
+    },
     vips: { ipv4Min: v4min, ipv4Max: v4max, ipv6Min: canonicalInet(v6min), ipv6Max: canonicalInet(v6max), ipv6: get<boolean>(l, 'vips.ipv6') },
     ipvs: {
       scheduler: get<string>(l, 'ipvs.scheduler'),

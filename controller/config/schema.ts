@@ -107,6 +107,11 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'Addresses (`host:port`, `[v6]:port`) where l4lb answers the l4lb.thisdcos.directory zone over UDP and TCP; empty (`""`) turns DNS off. DC/OS uses 198.51.100.1-3:53.',
   },
 
+  // Status API (the CLI's `get`, `describe`, `endpoints`, `status`), metrics and health.
+  { key: 'status.socket', type: { kind: 'string' }, default: '/run/l4lb/l4lb.sock', doc: 'Unix socket of the status API, mode 0660 (root and the socket\'s group): `/v1/vips`, `/v1/status`, `/healthz`, `/readyz`, `/metrics`. The CLI reads it too (`--socket`, or the same `L4LB_STATUS_SOCKET`).' },
+  { key: 'status.listen', type: { kind: 'list' }, default: [], defaultDoc: '(none)', doc: 'Also serve the status API over TCP at these `host:port` / `[v6]:port` addresses (e.g. for Prometheus); loopback only unless `status.allow-non-loopback`.' },
+  { key: 'status.allow-non-loopback', type: { kind: 'bool' }, default: false, doc: 'Allow `status.listen` on a non-loopback address. The API has no authentication: only on a trusted network.' },
+
   // Logging.
   { key: 'log.level', type: { kind: 'enum', values: ['error', 'warn', 'info', 'debug'] }, default: 'info', doc: 'Log level.' },
   { key: 'log.format', type: { kind: 'enum', values: ['json', 'text', 'auto'] }, default: 'auto', doc: 'JSON lines, text, or auto (text on a terminal, JSON otherwise).' },

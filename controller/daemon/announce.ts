@@ -6,10 +6,12 @@
 //
 // Several VIPs (ports, protocols) share one address: an address stays while
 // any of them still forwards, and a name answers for a family only while at
-// least one of its VIPs on that address forwards.
+// least one of its VIPs on that address forwards. SRV records
+// (`_<port-name>._<proto>.<name>`) come from forwarding VIPs whose task ports
+// carry a name.
 
 import { serviceKeyOf } from '../reconcile/index.js';
-import type { NameAddress } from '../model/index.js';
+import { domainFrag, L4LB_ZONE, type NameAddress, type Vip } from '../model/index.js';
 import { canonicalInet } from '../../native/netlink/inet.js';
 import { Zone, type ZoneName } from '../dns/zone.js';
 
@@ -34,6 +36,8 @@ export class Announcer {
     /** Names and their addresses from the model (VipTable.names()). */
     private readonly names: () => readonly NameAddress[],
     private readonly onZone: (zone: Zone) => void,
+    /** The desired VIPs (VipTable.vips()), for SRV; absent: no SRV records. */
+    private readonly vips?: () => readonly Vip[],
   ) {}
 
   /** After the reconciler created or adopted these VIPs' services. */
@@ -85,15 +89,41 @@ export class Announcer {
   /** Rebuilds the DNS zone from the model's names, keeping only addresses that forward. */
   publish(): void {
     this.publishPending = false;
+    const srv = this.srvByName();
     const entries: ZoneName[] = [];
     for (const n of this.names()) {
       const e: ZoneName = { name: n.name };
       if (n.ipv4 && this.refs.has(n.ipv4)) e.ipv4 = n.ipv4;
       if (n.ipv6 && this.refs.has(canonicalInet(n.ipv6))) e.ipv6 = n.ipv6;
+      const s = srv.get(n.name);
+      if (s && (e.ipv4 || e.ipv6)) e.srv = s;
       if (e.ipv4 || e.ipv6) entries.push(e);
     }
     this.zone = new Zone(entries);
     this.onZone(this.zone);
+  }
+
+  /** SRV targets per relative name, from forwarding VIPs with named ports. */
+  private srvByName(): Map<string, Array<{ portName: string; protocol: 'tcp' | 'udp'; port: number }>> {
+    const out = new Map<string, Array<{ portName: string; protocol: 'tcp' | 'udp'; port: number }>>();
+    if (!this.vips) return out;
+    const suffix = `.${L4LB_ZONE}`;
+    for (const v of this.vips()) {
+      if (!v.portNames || !this.forwarding.has(v.key)) continue;
+      for (const fqdn of v.names) {
+        if (!fqdn.endsWith(suffix)) continue;
+        const name = fqdn.slice(0, -suffix.length);
+        for (const raw of v.portNames) {
+          // A port name becomes one DNS label (`My_Port` -> `my-port`); one that cannot is skipped.
+          const portName = domainFrag(raw);
+          if (portName === '' || portName.includes('.')) continue;
+          let list = out.get(name);
+          if (!list) out.set(name, (list = []));
+          list.push({ portName, protocol: v.protocol, port: v.port });
+        }
+      }
+    }
+    return out;
   }
 
   /** Addresses that should be on the node now (for the dataplane's periodic check). */

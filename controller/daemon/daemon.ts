@@ -11,13 +11,17 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { VipTable, type ChangeSummary } from '../model/index.js';
 import { createSources, type SourcesOptions } from '../sources/index.js';
+import type { LabelRejection } from '../model/index.js';
 import type { Source, SourceSink, SourceStatus } from '../sources/types.js';
 import { realTimers } from '../sources/timers.js';
-import { FileOwnershipStore, Ownership, Reconciler, type PassResult } from '../reconcile/index.js';
+import { FileOwnershipStore, Ownership, Reconciler, serviceKeyOf, type Kernel, type PassResult } from '../reconcile/index.js';
 import { Dataplane } from '../dataplane/index.js';
 import { DnsServer } from '../dns/server.js';
 import { IpvsHandle } from '../../native/ipvs/index.js';
 import { Announcer } from './announce.js';
+import { Metrics } from '../metrics/index.js';
+import { StatusRecorder, StatusServer, createApiHandler } from '../status/index.js';
+import { versionInfo } from '../cli/version.js';
 
 export class DaemonError extends Error {
   readonly code = 'ERR_DAEMON';
@@ -83,6 +87,13 @@ export class Daemon {
   private announcer: Announcer | undefined;
   private readonly state: DaemonState = { startedAt: new Date(), ready: false, sources: [], passes: 0 };
   private stopping = false;
+  /** Operator surface: metrics, the status API and what it reports (read-only). */
+  readonly metrics: Metrics;
+  readonly recorder: StatusRecorder;
+  private statusServer: StatusServer | undefined;
+  /** A second IPVS handle for the status API's reads with counters, apart from the reconciler's. */
+  private statusIpvs: IpvsHandle | undefined;
+  private readonly sourceRejected = new Map<string, readonly LabelRejection[]>();
 
   constructor(
     private readonly cfg: Config,
@@ -101,12 +112,69 @@ export class Daemon {
       throw new DaemonError('no source configured: give --mesos URL, --marathon URL, --file PATH, --kubernetes-enabled true or --kubernetes-kubeconfig FILE (or mesos.masters, marathon.urls, file.paths, kubernetes.enabled, kubernetes.kubeconfig in the config file)');
     }
     this.sources = createSources(opts, logger.child({ component: 'source' }));
+    // Known from the start, so status shows them (connecting) before they start.
+    for (const s of this.sources) this.statuses.set(s.id, s.status());
+    const version = versionInfo().version;
+    this.metrics = new Metrics(
+      {
+        sources: () => [...this.statuses.values()],
+        dnsQueries: () => this.dns?.counters.byTypeRcode,
+        rejectedLabels: () => this.rejected().length,
+        ready: () => this.recorder.ready(),
+      },
+      { version },
+    );
+    this.recorder = new StatusRecorder(
+      {
+        version,
+        startedAt: this.state.startedAt,
+        scheduler: cfg.ipvs.scheduler,
+        resyncIntervalMs: cfg.reconcile.resyncIntervalMs,
+        vips: () => this.table.vips(),
+        rejected: () => this.rejected(),
+        sources: () => [...this.statuses.values()],
+        synced: () => this.state.ready,
+        isForwarding: (k) => this.announcer?.isForwarding(k) ?? false,
+        drains: (k) => this.reconciler?.drains.entries(k) ?? [],
+        kernel: () => this.statusIpvs,
+        serviceKey: serviceKeyOf,
+        dns: () => (this.dns ? { listen: this.dns.addresses(), queries: this.dns.counters.queries, responses: { ...this.dns.counters.responses } } : undefined),
+      },
+      this.metrics,
+    );
+  }
+
+  /** Labels the model skipped plus bad records the sources reported. */
+  private rejected(): LabelRejection[] {
+    const out = [...this.table.rejected()];
+    for (const r of this.sourceRejected.values()) out.push(...r);
+    return out;
   }
 
   /** Opens the kernel interfaces, prepares the node, starts DNS and the sources. */
   async start(): Promise<void> {
+    try {
+      await this.startParts();
+    } catch (e) {
+      // Close what did start (listening sockets would keep the process alive).
+      await this.stop().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async startParts(): Promise<void> {
     const cfg = this.cfg;
+    // First: a second daemon on this node stops here, before it touches anything.
+    this.statusServer = new StatusServer({
+      socket: cfg.status.socket,
+      listen: cfg.status.listen,
+      allowNonLoopback: cfg.status.allowNonLoopback,
+      handler: createApiHandler(this.recorder, this.log.child({ component: 'status' })),
+    });
+    await this.statusServer.start();
+    this.log.info('status API listening', { component: 'status', addresses: this.statusServer.addresses() });
     this.ipvs = IpvsHandle.open();
+    this.statusIpvs = IpvsHandle.open();
     const info = this.ipvs.info();
     const t = cfg.ipvs;
     if (t.tcpTimeoutMs !== undefined || t.tcpFinTimeoutMs !== undefined || t.udpTimeoutMs !== undefined) {
@@ -142,12 +210,14 @@ export class Daemon {
       { addAddresses: (a) => dp.addAddresses(a), removeAddresses: (a) => dp.removeAddresses(a) },
       () => this.table.names(),
       (zone) => this.dns?.setZone(zone),
+      () => this.table.vips(),
     );
 
     const sink: SourceSink = {
       replace: (id, tasks) => this.changed(this.table.replaceSource(id, tasks)),
       upsert: (task) => this.changed(this.table.upsertTask(task)),
       remove: (ref) => this.changed(this.table.removeTask(ref)),
+      rejected: (id, list) => this.sourceRejected.set(id, [...list]),
       status: (s) => this.sourceStatus(s),
     };
     for (const s of this.sources) {
@@ -162,6 +232,7 @@ export class Daemon {
 
   private changed(summary: ChangeSummary): void {
     if (summary.changed.length === 0) return;
+    this.recorder.changed(summary.changed, (k) => this.table.vip(k) !== undefined);
     this.reconciler?.markMany(summary.changed);
     this.announcer?.publishSoon();
   }
@@ -189,11 +260,26 @@ export class Daemon {
     const announcer = this.announcer!;
     const ipvs = this.ipvs!;
     // The reconciler needs weights and connection counts, never traffic counters: skip decoding them.
-    const kernel = {
-      services: () => ipvs.services({ stats: false }),
-      service: (k: Parameters<IpvsHandle['service']>[0]) => ipvs.service(k, { stats: false }),
-      destinations: (k: Parameters<IpvsHandle['destinations']>[0]) => ipvs.destinations(k, { stats: false }),
-      apply: (ops: Parameters<IpvsHandle['apply']>[0]) => ipvs.apply(ops),
+    // Every call is counted: operations by kind and result, netlink errors by errno.
+    const metrics = this.metrics;
+    const counted = <T>(read: () => T): T => {
+      try {
+        return read();
+      } catch (e) {
+        const errno = (e as { errnoName?: string }).errnoName;
+        if (errno) metrics.netlinkError(errno);
+        throw e;
+      }
+    };
+    const kernel: Kernel = {
+      services: () => counted(() => ipvs.services({ stats: false })),
+      service: (k) => counted(() => ipvs.service(k, { stats: false })),
+      destinations: (k) => counted(() => ipvs.destinations(k, { stats: false })),
+      apply: (ops) => {
+        const results = counted(() => ipvs.apply(ops));
+        metrics.ipvsResults(results);
+        return results;
+      },
     };
     this.reconciler = new Reconciler({
       kernel,
@@ -209,6 +295,7 @@ export class Daemon {
       logger: this.log.child({ component: 'reconcile' }),
     });
     this.state.ready = true;
+    this.recorder.reconciling();
     this.log.info('every source synced: reconciling', { component: 'daemon', vips: this.table.vips().length });
     this.reconciler.start();
   }
@@ -216,6 +303,7 @@ export class Daemon {
   private onPass(r: PassResult): void {
     this.state.passes++;
     this.state.lastPass = r;
+    this.recorder.pass(r);
     // A full pass also checks the node: addresses, sysctls, the hairpin rule.
     if (r.full && this.dataplane && !this.stopping) {
       void this.dataplane.check().then((c) => {
@@ -241,7 +329,9 @@ export class Daemon {
     await Promise.all(this.sources.map((s) => s.stop()));
     await this.reconciler?.stop();
     await this.dns?.stop();
+    await this.statusServer?.stop();
     this.dataplane?.stop();
     this.ipvs?.close();
+    this.statusIpvs?.close();
   }
 }

@@ -44,9 +44,12 @@ export interface DnsCounters {
   responses: Record<string, number>;
   truncated: number;
   dropped: number;
+  /** Answered queries by `<question type>|<rcode name>` (`A|NOERROR`), for metrics. */
+  byTypeRcode: Map<string, number>;
 }
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+const KNOWN_TYPES = new Set(['A', 'AAAA', 'SRV', 'SOA', 'NS', 'ANY', 'TXT', 'CNAME', 'PTR', 'MX', 'HTTPS', 'SVCB', 'NONE', 'UNDECODABLE']);
 
 export function parseListenAddress(s: string): { host: string; port: number; family: 4 | 6 } {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(s) ?? /^([0-9.]+):(\d+)$/.exec(s);
@@ -62,7 +65,7 @@ export class DnsServer {
   private readonly udp: UdpSocket[] = [];
   private readonly tcp: TcpServer[] = [];
   private readonly conns = new Set<Socket>();
-  readonly counters: DnsCounters = { queries: 0, responses: {}, truncated: 0, dropped: 0 };
+  readonly counters: DnsCounters = { queries: 0, responses: {}, truncated: 0, dropped: 0, byTypeRcode: new Map() };
 
   constructor(private readonly opts: DnsServerOptions) {}
 
@@ -126,14 +129,15 @@ export class DnsServer {
         this.counters.dropped++;
         return undefined;
       }
-      return this.encode(formatError(msg.readUInt16BE(0), msg.readUInt16BE(2)));
+      return this.encode(formatError(msg.readUInt16BE(0), msg.readUInt16BE(2)), 'UNDECODABLE');
     }
     if ((query.flags ?? 0) & 0x8000 || query.type === 'response') {
       this.counters.dropped++; // a response sent to us: never answer (no reflection loops)
       return undefined;
     }
     let response: Packet = this.zone.answer(query);
-    let out = this.encode(response);
+    const qtype = query.questions?.length === 1 ? String(query.questions[0]!.type) : 'NONE';
+    let out = this.encode(response, qtype);
     if (udp && out.length > udpLimit(query)) {
       this.counters.truncated++;
       response = truncated(response);
@@ -142,9 +146,14 @@ export class DnsServer {
     return out;
   }
 
-  private encode(p: Packet): Buffer {
+  private encode(p: Packet, qtype?: string): Buffer {
     const name = RCODE_NAMES[(p.flags ?? 0) & 0xf] ?? 'OTHER';
     this.counters.responses[name] = (this.counters.responses[name] ?? 0) + 1;
+    if (qtype !== undefined) {
+      // Only types a client can name; anything else is counted as OTHER so labels stay bounded.
+      const key = `${KNOWN_TYPES.has(qtype) ? qtype : 'OTHER'}|${name}`;
+      this.counters.byTypeRcode.set(key, (this.counters.byTypeRcode.get(key) ?? 0) + 1);
+    }
     return dnsPacket.encode(p);
   }
 

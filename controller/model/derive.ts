@@ -41,6 +41,8 @@ export interface Contribution {
   info: GroupInfo;
   /** Raw label values, sorted, unique. */
   labels: string[];
+  /** Names of the task ports that carry these labels (Marathon portDefinitions, Mesos discovery), sorted, unique; for SRV. */
+  portNames: string[];
   /** Unique by (ip, port); empty unless the task is running or killing. */
   backends: SortedBackend[];
 }
@@ -166,10 +168,11 @@ export function deriveTask(task: Task, options: ResolvedOptions): Derived {
       const key = groupKeyOf(info);
       const existing = byGroup.get(key);
       if (existing === undefined) {
-        byGroup.set(key, { groupKey: key, info, labels: [label.value], backends });
+        byGroup.set(key, { groupKey: key, info, labels: [label.value], portNames: port.name ? [port.name] : [], backends });
       } else {
         // Same VIP from two label forms or two ports of one task: merge.
         if (!existing.labels.includes(label.value)) existing.labels.push(label.value);
+        if (port.name && !existing.portNames.includes(port.name)) existing.portNames.push(port.name);
         for (const b of backends) {
           if (!existing.backends.some((e) => e.sortKey === b.sortKey)) existing.backends.push(b);
         }
@@ -180,6 +183,7 @@ export function deriveTask(task: Task, options: ResolvedOptions): Derived {
   const contributions = [...byGroup.values()];
   for (const c of contributions) {
     c.labels.sort();
+    c.portNames.sort();
     c.backends.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
   }
   return { contributions, reservations, rejected };

@@ -19,7 +19,7 @@ describe('VipTable: add, update, remove', () => {
     assert.deepEqual(s, { generation: 1, changed: [`tcp/${WEB}:80`], recomputed: 1, rejectedChanged: false });
     assert.deepEqual(only(t), {
       key: `tcp/${WEB}:80`, protocol: 'tcp', address: WEB, family: 4, port: 80, kind: 'named',
-      names: ['web.marathon.l4lb.thisdcos.directory'], labels: ['/web:80'], sources: ['mesos'],
+      names: ['web.marathon.l4lb.thisdcos.directory'], labels: ['/web:80'], sources: ['mesos'], portNames: ['http'],
       backends: [{
         ip: '9.0.0.5', port: 8080, weight: 1, taskId: 'fw/web.1', framework: 'marathon',
         source: 'mesos', state: 'running', health: 'unknown',

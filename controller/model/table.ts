@@ -345,6 +345,7 @@ export class VipTable {
     for (const family of FAMILIES) {
       const winners = new Map<string, { backend: Backend; sortKey: string }>();
       const labels = new Set<string>();
+      const portNames = new Set<string>();
       const sources = new Set<string>();
       for (const c of g.contribs.values()) {
         let used = false;
@@ -355,7 +356,10 @@ export class VipTable {
           const prev = winners.get(b.sortKey);
           if (prev === undefined || better(b.backend, prev.backend)) winners.set(b.sortKey, b);
         }
-        if (used) for (const l of c.labels) labels.add(l);
+        if (used) {
+          for (const l of c.labels) labels.add(l);
+          for (const n of c.portNames) portNames.add(n);
+        }
       }
       if (winners.size === 0) continue;
       let address: string;
@@ -383,6 +387,7 @@ export class VipTable {
         names: Object.freeze(g.info.kind === 'named' ? [g.info.fqdn] : []) as string[],
         labels: Object.freeze([...labels].sort(cmp)) as string[],
         sources: Object.freeze([...sources].sort(cmp)) as string[],
+        ...(portNames.size > 0 ? { portNames: Object.freeze([...portNames].sort(cmp)) as string[] } : {}),
         backends: Object.freeze([...winners.values()].sort((a, b) => cmp(a.sortKey, b.sortKey))
           .map((w) => w.backend)) as Backend[],
       });

@@ -127,6 +127,8 @@ export interface Vip {
   labels: string[];
   /** Source ids that contributed backends, sorted. */
   sources: string[];
+  /** Names of the task ports behind this VIP (`http`), sorted; present only when some port has a name. For DNS SRV. */
+  portNames?: string[];
   /** Sorted by (ip, port); unique by (ip, port). */
   backends: Backend[];
 }

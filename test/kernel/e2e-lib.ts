@@ -1,8 +1,9 @@
 // Shared by the end-to-end kernel tests: `l4lb run` as a child process with
 // its JSON log lines, DNS lookups through it, and polling with a deadline.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { mkdtempSync, openSync } from 'node:fs';
 import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { httpGet } from './lib.js';
 
@@ -23,7 +24,9 @@ export class Daemon {
     // L4LB_DAEMON_STDOUT keeps the daemon's stdout (where V8 traces go).
     const nodeArgs = (process.env.L4LB_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const out = process.env.L4LB_DAEMON_STDOUT ? openSync(process.env.L4LB_DAEMON_STDOUT, 'w') : 'ignore';
-    this.proc = spawn(process.execPath, [...nodeArgs, l4lb, 'run', ...args], { stdio: ['ignore', out, 'pipe'] });
+    // The status socket goes to a temp dir unless the test names one: never the host's /run/l4lb.
+    const socket = args.includes('--status-socket') ? [] : ['--status-socket', join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock')];
+    this.proc = spawn(process.execPath, [...nodeArgs, l4lb, 'run', ...args, ...socket], { stdio: ['ignore', out, 'pipe'] });
     let buf = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
