@@ -7,10 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { ROOT, copyArgs, dockerStages, dockerignore, envArgs, read, type DockerStage } from './files.js';
+import { ROOT, scratch, copyArgs, dockerStages, dockerignore, envArgs, read, type DockerStage } from './files.js';
 
 const DOCKERFILE = 'deploy/container/Dockerfile';
 
@@ -86,7 +85,7 @@ test('container: the image compiles the daemon and CLI without test or bench cod
  * the checkout's build (`/src/X` is the checkout's X; node_modules linked).
  */
 function imageLayout(): { root: string; home: string } {
-  const root = mkdtempSync(join(tmpdir(), 'l4lb-image-'));
+  const root = scratch('image');
   const runtime = stages().at(-1)!;
   let workdir = '/';
   for (const i of runtime.instructions) {
@@ -110,30 +109,26 @@ function imageLayout(): { root: string; home: string } {
 
 test('container: the entrypoint in the image layout runs the same CLI as bin/l4lb', () => {
   const { root, home } = imageLayout();
-  try {
-    const entry = join(root, 'usr/local/bin/l4lb');
-    for (const args of [['version'], ['version', '-o', 'json'], ['run', '--help'], ['--help'], ['no-such-verb']]) {
-      const image = run(entry, args, { L4LB_HOME: home });
-      const checkout = run(process.execPath, [join(ROOT, 'bin/l4lb'), ...args]);
-      assert.equal(image.status, checkout.status, `l4lb ${args.join(' ')}: exit ${image.status}, ${image.stderr}`);
-      assert.equal(image.stdout, checkout.stdout, `l4lb ${args.join(' ')}: stdout`);
-      assert.equal(image.stderr, checkout.stderr, `l4lb ${args.join(' ')}: stderr`);
-    }
-    assert.match(run(entry, ['version'], { L4LB_HOME: home }).stdout, /^l4lb \d+\.\d+\.\d+ /);
-    // prepare-node.mjs imports the compiled sysctl module relative to itself: it must resolve in the image too.
-    const sys = fakeSysctls('6.1.0');
-    const r = run(process.execPath, [join(home, 'deploy/container/prepare-node.mjs'), '--skip-modprobe', '--sysctl-root', sys]);
-    assert.equal(r.status, 0, r.stdout + r.stderr);
-  } finally {
-    rmSync(root, { recursive: true, force: true });
+  const entry = join(root, 'usr/local/bin/l4lb');
+  for (const args of [['version'], ['version', '-o', 'json'], ['run', '--help'], ['--help'], ['no-such-verb']]) {
+    const image = run(entry, args, { L4LB_HOME: home });
+    const checkout = run(process.execPath, [join(ROOT, 'bin/l4lb'), ...args]);
+    assert.equal(image.status, checkout.status, `l4lb ${args.join(' ')}: exit ${image.status}, ${image.stderr}`);
+    assert.equal(image.stdout, checkout.stdout, `l4lb ${args.join(' ')}: stdout`);
+    assert.equal(image.stderr, checkout.stderr, `l4lb ${args.join(' ')}: stderr`);
   }
+  assert.match(run(entry, ['version'], { L4LB_HOME: home }).stdout, /^l4lb \d+\.\d+\.\d+ /);
+  // prepare-node.mjs imports the compiled sysctl module relative to itself: it must resolve in the image too.
+  const sys = fakeSysctls('6.1.0');
+  const r = run(process.execPath, [join(home, 'deploy/container/prepare-node.mjs'), '--skip-modprobe', '--sysctl-root', sys]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
 });
 
 const SYSCTLS = ['net/ipv4/vs/conntrack', 'net/ipv4/vs/expire_nodest_conn', 'net/ipv4/vs/expire_quiescent_template', 'net/ipv4/vs/conn_reuse_mode', 'net/ipv4/ip_forward'];
 
 /** A sysctl tree like the node's /proc/sys/net with every value 0; `kernel/osrelease` for the version. */
 function fakeSysctls(release: string): string {
-  const root = mkdtempSync(join(tmpdir(), 'l4lb-sysctl-'));
+  const root = scratch('sysctl');
   for (const k of SYSCTLS) {
     mkdirSync(dirname(join(root, k)), { recursive: true });
     writeFileSync(join(root, k), '0\n');
@@ -145,7 +140,7 @@ function fakeSysctls(release: string): string {
 
 /** A `modprobe` on PATH that records its argument and fails for the names in `fail`. */
 function fakeModprobe(fail: string[]): { dir: string; calls: () => string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'l4lb-modprobe-'));
+  const dir = scratch('modprobe');
   const log = join(dir, 'calls');
   writeFileSync(log, '');
   const cases = fail.map((m) => `  ${m}) echo "modprobe: FATAL: Module ${m} not found" >&2; exit 1;;`).join('\n');

@@ -3,13 +3,27 @@
 // Each reads only as much of its format as deploy/ uses, and fails loudly
 // on anything else rather than guessing.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import yaml from 'js-yaml';
 import { repoRoot } from '../harness/paths.js';
 
 export const ROOT = repoRoot();
 export const DEPLOY = join(ROOT, 'deploy');
+
+const scratchDirs: string[] = [];
+after(() => {
+  for (const d of scratchDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp directory, removed when the test file ends. */
+export function scratch(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), `l4lb-${prefix}-`));
+  scratchDirs.push(d);
+  return d;
+}
 
 export function read(rel: string): string {
   return readFileSync(join(ROOT, rel), 'utf8');

@@ -5,13 +5,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { SETTINGS, flagName, envName } from '../../controller/config/schema.js';
 import { loadSettings } from '../../controller/config/load.js';
-import { copyArgs, dockerStages, envArgs, flattenConfig, isObj, kubernetesFiles, memoryBytes, read, yamlDocs, type Obj } from './files.js';
+import { scratch, copyArgs, dockerStages, envArgs, flattenConfig, isObj, kubernetesFiles, memoryBytes, read, yamlDocs, type Obj } from './files.js';
 
 // Settings the manifests use before they exist in controller/config/schema.ts,
 // each with the issue that adds it. Once that issue lands any setting of the
@@ -222,7 +221,7 @@ test('kubernetes: the config file holds only settings of `l4lb run`, and the dae
     if (sub) delete sub[leaf];
     if (sub && Object.keys(sub).length === 0) delete doc[section];
   }
-  const file = join(mkdtempSync(join(tmpdir(), 'l4lb-deploy-')), 'config.yaml');
+  const file = join(scratch('config'), 'config.yaml');
   writeFileSync(file, yaml.dump(doc));
   const loaded = loadSettings({ file });
   assert.equal(loaded.origin.get('state-dir'), 'file');

@@ -5,12 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SETTINGS, envName } from '../../controller/config/schema.js';
 import { loadSettings } from '../../controller/config/load.js';
-import { ROOT, envEntries, read, unitValues } from './files.js';
+import { ROOT, scratch, envEntries, read, unitValues } from './files.js';
 
 const UNIT = 'deploy/systemd/l4lb.service';
 const INSTALL_DIR = '/opt/l4lb';
@@ -25,7 +24,7 @@ function localUnit(): string {
   assert.ok(text.includes(`${INSTALL_DIR}/bin/l4lb`), `the unit runs ${INSTALL_DIR}/bin/l4lb`);
   const local = text.replaceAll(`${INSTALL_DIR}/`, `${ROOT}/`).replace(/^ExecStart=\/usr\/bin\/node /m, `ExecStart=${process.execPath} `);
   assert.ok(existsSync(join(ROOT, 'bin/l4lb')) && existsSync(join(ROOT, 'deploy/README.md')));
-  const path = join(mkdtempSync(join(tmpdir(), 'l4lb-unit-')), 'l4lb.service');
+  const path = join(scratch('unit'), 'l4lb.service');
   writeFileSync(path, local);
   return path;
 }
