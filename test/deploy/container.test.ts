@@ -1,0 +1,194 @@
+// deploy/container, offline (no container runtime here): the Dockerfile only
+// copies what exists and what the build context lets in; the image's compile
+// takes no test code; the runtime stage's files, laid out as the Dockerfile
+// lays them, run the same CLI as the checkout; prepare-node.mjs loads the
+// modules and sets the daemon's sysctls.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { ROOT, scratch, copyArgs, dockerStages, dockerignore, envArgs, read, type DockerStage } from './files.js';
+
+const DOCKERFILE = 'deploy/container/Dockerfile';
+
+function stages(): DockerStage[] {
+  return dockerStages(read(DOCKERFILE));
+}
+
+function instr(stage: DockerStage, op: string): string[] {
+  return stage.instructions.filter((i) => i.op === op).map((i) => i.args);
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 30_000, env: { ...process.env, ...env } });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('container: two stages on node 20 Debian slim; the runtime stage runs bin/l4lb through the entrypoint', () => {
+  const [builder, runtime, ...more] = stages();
+  assert.equal(more.length, 0);
+  assert.equal(builder!.name, 'builder');
+  for (const s of [builder!, runtime!]) assert.match(s.base, /^node:20-bookworm-slim(@sha256:[0-9a-f]{64})?$/, `${s.name} base`);
+  assert.deepEqual(instr(runtime!, 'ENTRYPOINT'), ['["/usr/local/bin/l4lb"]']);
+  assert.deepEqual(instr(runtime!, 'CMD'), ['["run"]']);
+  const workdir = instr(runtime!, 'WORKDIR')[0];
+  assert.equal(envArgs(instr(runtime!, 'ENV')[0]!).get('L4LB_HOME'), workdir, 'the entrypoint finds bin/l4lb in the WORKDIR');
+  const entry = runtime!.instructions.map((i) => (i.op === 'COPY' ? copyArgs(i.args) : undefined)).find((c) => c?.dest === '/usr/local/bin/l4lb');
+  assert.deepEqual(entry?.sources, ['deploy/container/entrypoint.sh']);
+  assert.ok(statSync(join(ROOT, 'deploy/container/entrypoint.sh')).mode & 0o111, 'entrypoint.sh is executable (COPY keeps the mode)');
+  assert.match(instr(runtime!, 'RUN').join('\n'), /apt-get install -y --no-install-recommends [^\n]*\biptables\b[^\n]*\bkmod\b/);
+});
+
+test('container: every file the Dockerfile copies from the context exists and passes Dockerfile.dockerignore', () => {
+  const excluded = dockerignore(read('deploy/container/Dockerfile.dockerignore'));
+  let n = 0;
+  for (const s of stages()) {
+    for (const i of s.instructions.filter((x) => x.op === 'COPY' || x.op === 'ADD')) {
+      const c = copyArgs(i.args);
+      if (c.flags.has('from')) continue;
+      for (const src of c.sources) {
+        n++;
+        assert.ok(existsSync(join(ROOT, src)), `${DOCKERFILE}:${i.line}: ${src} does not exist`);
+        assert.ok(!excluded(src), `${DOCKERFILE}:${i.line}: ${src} is excluded from the build context`);
+      }
+    }
+  }
+  assert.ok(n >= 8, `${n} sources`);
+  // The context keeps out the checkout's own builds and the tests.
+  for (const p of ['node_modules/koffi/package.json', 'dist/controller/cli/main.js', 'controller/config/config.test.ts', 'test/deploy/files.ts', '.run/x'])
+    assert.ok(excluded(p), `${p} stays out of the context`);
+  assert.ok(!excluded('controller/cli/main.ts') && !excluded('native/ffi/libc.ts'));
+});
+
+test('container: the image compiles the daemon and CLI without test or bench code', () => {
+  const r = run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'deploy/container/tsconfig.image.json'), '--listFilesOnly']);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const files = r.stdout
+    .split('\n')
+    .filter((f) => f.startsWith(ROOT + '/'))
+    .map((f) => relative(ROOT, f));
+  assert.ok(files.includes('controller/cli/main.ts') && files.includes('native/ffi/libc.ts'), 'the CLI and the native layer are compiled');
+  const strays = files.filter((f) => !f.startsWith('node_modules/') && (!/^(controller|native)\//.test(f) || f.endsWith('.test.ts')));
+  assert.deepEqual(strays, [], 'nothing outside controller/ and native/, no tests (an import of test code would pull it in)');
+  // The runtime stage copies exactly the compiled trees.
+  const runtime = stages().at(-1)!;
+  const fromBuilder = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args)).filter((c) => c.flags.get('from') === 'builder');
+  const dist = fromBuilder.flatMap((c) => c.sources).filter((s) => s.startsWith('/src/dist/'));
+  assert.deepEqual(dist.sort(), ['/src/dist/controller', '/src/dist/native']);
+});
+
+/**
+ * The runtime stage's files, laid out under a temp root as the Dockerfile's
+ * COPY lines put them: context files from the checkout, builder outputs from
+ * the checkout's build (`/src/X` is the checkout's X; node_modules linked).
+ */
+function imageLayout(): { root: string; home: string } {
+  const root = scratch('image');
+  const runtime = stages().at(-1)!;
+  let workdir = '/';
+  for (const i of runtime.instructions) {
+    if (i.op === 'WORKDIR') workdir = i.args;
+    if (i.op !== 'COPY') continue;
+    const c = copyArgs(i.args);
+    const destAbs = c.dest.startsWith('/') ? c.dest : join(workdir, c.dest);
+    for (const src of c.sources) {
+      const from = c.flags.get('from');
+      assert.ok(from === undefined || from === 'builder', `COPY --from=${from}`);
+      const local = from ? join(ROOT, relative('/src', src)) : join(ROOT, src);
+      assert.ok(existsSync(local), `${src} (${local}) exists after make build`);
+      const target = join(root, c.dest.endsWith('/') || c.sources.length > 1 ? join(destAbs, src.split('/').pop()!) : destAbs);
+      mkdirSync(dirname(target), { recursive: true });
+      if (src.endsWith('node_modules')) symlinkSync(local, target);
+      else cpSync(local, target, { recursive: true });
+    }
+  }
+  return { root, home: join(root, workdir) };
+}
+
+test('container: the entrypoint in the image layout runs the same CLI as bin/l4lb', () => {
+  const { root, home } = imageLayout();
+  const entry = join(root, 'usr/local/bin/l4lb');
+  for (const args of [['version'], ['version', '-o', 'json'], ['run', '--help'], ['--help'], ['no-such-verb']]) {
+    const image = run(entry, args, { L4LB_HOME: home });
+    const checkout = run(process.execPath, [join(ROOT, 'bin/l4lb'), ...args]);
+    assert.equal(image.status, checkout.status, `l4lb ${args.join(' ')}: exit ${image.status}, ${image.stderr}`);
+    assert.equal(image.stdout, checkout.stdout, `l4lb ${args.join(' ')}: stdout`);
+    assert.equal(image.stderr, checkout.stderr, `l4lb ${args.join(' ')}: stderr`);
+  }
+  assert.match(run(entry, ['version'], { L4LB_HOME: home }).stdout, /^l4lb \d+\.\d+\.\d+ /);
+  // prepare-node.mjs imports the compiled sysctl module relative to itself: it must resolve in the image too.
+  const sys = fakeSysctls('6.1.0');
+  const r = run(process.execPath, [join(home, 'deploy/container/prepare-node.mjs'), '--skip-modprobe', '--sysctl-root', sys]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+const SYSCTLS = ['net/ipv4/vs/conntrack', 'net/ipv4/vs/expire_nodest_conn', 'net/ipv4/vs/expire_quiescent_template', 'net/ipv4/vs/conn_reuse_mode', 'net/ipv4/ip_forward'];
+
+/** A sysctl tree like the node's /proc/sys/net with every value 0; `kernel/osrelease` for the version. */
+function fakeSysctls(release: string): string {
+  const root = scratch('sysctl');
+  for (const k of SYSCTLS) {
+    mkdirSync(dirname(join(root, k)), { recursive: true });
+    writeFileSync(join(root, k), '0\n');
+  }
+  mkdirSync(join(root, 'kernel'));
+  writeFileSync(join(root, 'kernel/osrelease'), `${release}\n`);
+  return root;
+}
+
+/** A `modprobe` on PATH that records its argument and fails for the names in `fail`. */
+function fakeModprobe(fail: string[]): { dir: string; calls: () => string[] } {
+  const dir = scratch('modprobe');
+  const log = join(dir, 'calls');
+  writeFileSync(log, '');
+  const cases = fail.map((m) => `  ${m}) echo "modprobe: FATAL: Module ${m} not found" >&2; exit 1;;`).join('\n');
+  writeFileSync(join(dir, 'modprobe'), `#!/bin/sh\necho "$@" >> '${log}'\ncase "$1" in\n${cases}\nesac\nexit 0\n`);
+  chmodSync(join(dir, 'modprobe'), 0o755);
+  return { dir, calls: () => readFileSync(log, 'utf8').split('\n').filter(Boolean) };
+}
+
+function prepareNode(args: string[], path?: string) {
+  return run(process.execPath, [join(ROOT, 'deploy/container/prepare-node.mjs'), ...args], path ? { PATH: `${path}:${process.env.PATH}` } : {});
+}
+
+test('prepare-node: loads each module and sets the sysctls as the daemon decides them (conn_reuse_mode by kernel)', () => {
+  const mp = fakeModprobe([]);
+  for (const [release, reuse] of [['5.4.0-150-generic', '0'], ['6.1.0-13-amd64', '1']] as const) {
+    const sys = fakeSysctls(release);
+    const r = prepareNode(['--sysctl-root', sys], mp.dir);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const got = Object.fromEntries(SYSCTLS.map((k) => [k, readFileSync(join(sys, k), 'utf8').trim()]));
+    assert.deepEqual(got, {
+      'net/ipv4/vs/conntrack': '1',
+      'net/ipv4/vs/expire_nodest_conn': '1',
+      'net/ipv4/vs/expire_quiescent_template': '1',
+      'net/ipv4/vs/conn_reuse_mode': reuse,
+      'net/ipv4/ip_forward': '1',
+    }, `kernel ${release}`);
+  }
+  assert.deepEqual(mp.calls().slice(0, 7), ['ip_vs', 'ip_vs_wlc', 'nf_conntrack', 'xt_ipvs', 'dummy', 'ip_tables', 'ip6_tables']);
+});
+
+test('prepare-node: fails on a required module or a sysctl it cannot set, not on a legacy iptables module', () => {
+  const legacy = fakeModprobe(['ip6_tables']);
+  const r1 = prepareNode(['--sysctl-root', fakeSysctls('6.1.0')], legacy.dir);
+  assert.equal(r1.status, 0, r1.stdout + r1.stderr);
+  assert.match(r1.stdout, /module ip6_tables: not loaded \(only iptables-legacy needs it\): modprobe: FATAL/);
+
+  const required = fakeModprobe(['xt_ipvs']);
+  const r2 = prepareNode(['--sysctl-root', fakeSysctls('6.1.0')], required.dir);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stdout, /module xt_ipvs: FAILED: modprobe: FATAL: Module xt_ipvs not found/);
+
+  const sys = fakeSysctls('6.1.0');
+  rmSync(join(sys, 'net/ipv4/vs'), { recursive: true });
+  const r3 = prepareNode(['--skip-modprobe', '--sysctl-root', sys]);
+  assert.equal(r3.status, 1);
+  assert.match(r3.stdout, /sysctl net\.ipv4\.vs\.conntrack: FAILED: read net\.ipv4\.vs\.conntrack: ENOENT: .*ip_vs module is not loaded/);
+  assert.equal(readFileSync(join(sys, 'net/ipv4/ip_forward'), 'utf8').trim(), '1', 'the other sysctls are still set');
+
+  assert.equal(prepareNode(['--sysctl-root']).status, 2);
+  assert.equal(prepareNode(['--bogus']).status, 2);
+});
