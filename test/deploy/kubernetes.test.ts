@@ -12,22 +12,14 @@ import { SETTINGS, flagName, envName } from '../../controller/config/schema.js';
 import { loadSettings } from '../../controller/config/load.js';
 import { scratch, copyArgs, dockerStages, envArgs, flattenConfig, isObj, kubernetesFiles, memoryBytes, read, yamlDocs, type Obj } from './files.js';
 
-// Settings the manifests use before they exist in controller/config/schema.ts,
-// each with the issue that adds it. Once that issue lands any setting of the
-// section, the key must be among them (or the manifests must change): the
-// test fails instead of shipping a key the daemon rejects.
-const PENDING: ReadonlyMap<string, string> = new Map([
-  ['kubernetes.enabled', 'issue 7 (Kubernetes source)'],
-  ['status.listen-tcp', 'issue 5 (status API)'],
-]);
 // The status API's unix socket (issue 5: `/run/l4lb/l4lb.sock` by default).
 const STATUS_SOCKET = '/run/l4lb/l4lb.sock';
 
 const DAEMON_CAPS = ['NET_ADMIN', 'NET_BIND_SERVICE', 'NET_RAW'];
 const INIT_CAPS = ['NET_ADMIN', 'SYS_MODULE'];
 const RBAC_RULES = [
-  { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: [''], resources: ['services'], verbs: ['list', 'watch'] },
+  { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
 ];
 /** Peak RSS of `l4lb run` at 10,000 VIPs x 10 backends (make bench). */
 const MEASURED_PEAK_RSS = 316 * 1024 ** 2;
@@ -205,22 +197,9 @@ test('kubernetes: every container has requests and a memory limit above the meas
 test('kubernetes: the config file holds only settings of `l4lb run`, and the daemon loader accepts it', () => {
   const { flat, text } = daemonConfig();
   const known = new Set(SETTINGS.map((s) => s.key));
-  for (const key of flat.keys()) assert.ok(known.has(key) || PENDING.has(key), `config key ${key} is a setting of controller/config/schema.ts`);
-  for (const [key, issue] of PENDING) {
-    const section = key.split('.')[0]!;
-    if (SETTINGS.some((s) => s.key.startsWith(`${section}.`)))
-      assert.ok(known.has(key), `${issue} has landed settings under "${section}." but not ${key}: align deploy/kubernetes (configmap.yaml, daemonset.yaml probes) with it`);
-  }
-  // The real loader, on the file minus the keys still pending: values of
-  // known keys must convert (a bad value or a typo'd key fails here).
+  for (const key of flat.keys()) assert.ok(known.has(key), `config key ${key} is a setting of controller/config/schema.ts`);
+  // The real loader: values of known keys must convert (a bad value or a typo'd key fails here).
   const doc = yaml.load(text) as Obj;
-  for (const key of PENDING.keys()) {
-    if (known.has(key)) continue;
-    const [section, leaf] = key.split('.') as [string, string];
-    const sub = doc[section] as Obj | undefined;
-    if (sub) delete sub[leaf];
-    if (sub && Object.keys(sub).length === 0) delete doc[section];
-  }
   const file = join(scratch('config'), 'config.yaml');
   writeFileSync(file, yaml.dump(doc));
   const loaded = loadSettings({ file });
@@ -249,9 +228,10 @@ test('kubernetes: the state dir, status socket and xtables lock are the node\'s,
 
 test('kubernetes: probes ask the status API on the loopback address the config opens', () => {
   const { flat } = daemonConfig();
-  const listen = flat.get('status.listen-tcp');
-  assert.equal(typeof listen, 'string', 'status.listen-tcp is set (httpGet probes cannot reach the unix socket)');
-  const m = /^(127\.0\.0\.1|\[::1\]):(\d+)$/.exec(listen as string);
+  const listens = flat.get('status.listen');
+  assert.ok(Array.isArray(listens) && listens.length === 1, 'status.listen holds one address (httpGet probes cannot reach the unix socket)');
+  const listen = String(listens[0]);
+  const m = /^(127\.0\.0\.1|\[::1\]):(\d+)$/.exec(listen);
   assert.ok(m, `${String(listen)} is a loopback host:port`);
   const c = container('l4lb');
   const expect = { liveness: '/healthz', startup: '/healthz', readiness: '/readyz' } as const;
