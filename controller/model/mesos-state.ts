@@ -40,12 +40,36 @@ function addFramework(snap: MesosSnapshot, framework: unknown): string | undefin
   return id;
 }
 
-// Stores a raw task, or drops it when terminal; returns its id.
+// The parts of a raw task that parseMesosTask and this fold read. Everything
+// else (command, executor, health check definitions, non-port resources, old
+// statuses) is dropped on the way in: a real task is several KB of JSON and a
+// node keeps every task of the cluster.
+const TASK_FIELDS = ['task_id', 'framework_id', 'agent_id', 'name', 'state', 'container', 'discovery', 'labels', 'health_check'] as const;
+const STATUS_FIELDS = ['task_id', 'agent_id', 'state', 'timestamp', 'healthy', 'container_status'] as const;
+
+function pick(o: JsonObject, fields: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (o[f] !== undefined) out[f] = o[f];
+  return out;
+}
+
+/** A raw task reduced to what is ever read: its fields above, port resources, the newest status. */
+export function slimTask(raw: JsonObject): JsonObject {
+  const out = pick(raw, TASK_FIELDS);
+  if (Array.isArray(raw['resources'])) out['resources'] = raw['resources'].filter((r) => str(r, 'name') === 'ports');
+  if (Array.isArray(raw['statuses'])) {
+    const newest = newestStatus(raw);
+    out['statuses'] = Object.keys(newest).length > 0 ? [pick(newest, STATUS_FIELDS)] : [];
+  }
+  return out;
+}
+
+// Stores a raw task (slimmed), or drops it when terminal; returns its id.
 function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
   const id = mesosTaskId(raw);
   if (id === undefined) return undefined;
   if (mesosTaskState(str(raw, 'state')) === 'terminal') snap.tasks.delete(id);
-  else snap.tasks.set(id, raw);
+  else snap.tasks.set(id, slimTask(raw));
   return id;
 }
 
