@@ -87,6 +87,7 @@ export class Daemon {
   private announcer: Announcer | undefined;
   private readonly state: DaemonState = { startedAt: new Date(), ready: false, sources: [], passes: 0 };
   private stopping = false;
+  private publishedDnsGen = -1;
   /** Operator surface: metrics, the status API and what it reports (read-only). */
   readonly metrics: Metrics;
   readonly recorder: StatusRecorder;
@@ -234,7 +235,11 @@ export class Daemon {
     if (summary.changed.length === 0) return;
     this.recorder.changed(summary.changed, (k) => this.table.vip(k) !== undefined);
     this.reconciler?.markMany(summary.changed);
-    this.announcer?.publishSoon();
+    // Backend changes do not touch DNS: rebuild the zone only when names, addresses or port names moved.
+    if (this.table.dnsGeneration !== this.publishedDnsGen) {
+      this.publishedDnsGen = this.table.dnsGeneration;
+      this.announcer?.publishSoon();
+    }
   }
 
   private sourceStatus(s: SourceStatus): void {

@@ -46,13 +46,23 @@ describe('VipTable: add, update, remove', () => {
     assert.equal(t.taskCount, 0);
   });
 
-  it('names() is cached between changes and recomputed after each (DNS rebuilds read it often)', () => {
+  it('names() is cached until an address moves; dnsGeneration moves with what DNS serves, not with backends', () => {
     const t = new VipTable();
     t.upsertTask(task('a', { taskIps: ['9.0.0.5'], ports: [port(['/web:80'])] }));
     const first = t.names();
     assert.equal(t.names(), first, 'same array while nothing changed');
+    const gen = t.dnsGeneration;
+    t.upsertTask(task('a', { taskIps: ['9.0.0.5', '9.0.0.9'], ports: [port(['/web:80'])] }));
+    t.upsertTask(task('a', { taskIps: ['9.0.0.5'], ports: [port(['/web:80'])], healthy: false }));
+    assert.equal(t.dnsGeneration, gen, 'backend and health changes leave DNS alone');
+    assert.equal(t.names(), first, 'and the cached names');
+    t.upsertTask(task('a', { taskIps: ['9.0.0.5'], ports: [port(['/web:80'], { name: 'web' })] }));
+    assert.ok(t.dnsGeneration > gen, 'a port name (SRV) change moves it');
+    const gen2 = t.dnsGeneration;
+    t.upsertTask(task('a', { taskIps: ['9.0.0.5'], ports: [port(['/web:80', '/www:80'], { name: 'web' })] }));
+    assert.ok(t.dnsGeneration > gen2, 'a new name moves it');
     t.upsertTask(task('b', { taskIps: ['9.0.0.6'], ports: [port(['/api:80'])] }));
-    assert.deepEqual(t.names().map((n) => n.name), ['api.marathon', 'web.marathon']);
+    assert.deepEqual(t.names().map((n) => n.name), ['api.marathon', 'web.marathon', 'www.marathon']);
     t.removeTask({ source: 'mesos', id: 'a' });
     assert.deepEqual(t.names().map((n) => n.name), ['api.marathon']);
     t.replaceSource('mesos', []);

@@ -55,6 +55,9 @@ const taskKey = (source: string, id: string): string => `${source}\u0000${id}`;
  * A 160-bit digest of a JSON text: equality checks need only that, and keeping
  * the text itself cost about 2.5 KB per VIP of 10 backends (25 MB at 10,000).
  */
+const sameStrings = (a: readonly string[] | undefined, b: readonly string[] | undefined): boolean =>
+  (a?.length ?? 0) === (b?.length ?? 0) && (a ?? []).every((x, i) => x === b![i]);
+
 const digest = (json: string): string => createHash('sha1').update(json).digest('base64');
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 const FAMILIES: readonly Family[] = [4, 6];
@@ -71,8 +74,10 @@ export class VipTable {
   private readonly alloc: Record<Family, Allocator>;
   private readonly vipMap = new Map<string, { vip: Vip; sortKey: string; digest: string }>();
   private sorted: Vip[] | undefined;
-  /** names() as last computed; dropped by every apply (DNS rebuilds call names() far more often than tables change). */
+  /** names() as last computed; dropped when an address moves (allocators report it). */
   private namesCache: NameAddress[] | undefined;
+  /** Bumped when anything DNS serves may have changed: a name's address, a VIP's names or port names, the VIP set. */
+  private dnsGen = 0;
   private rejectedCache: LabelRejection[] | undefined;
   private gen = 0;
   /** Total VIP (group) rebuilds since creation; see ChangeSummary.recomputed. */
@@ -129,7 +134,6 @@ export class VipTable {
         throw new ModelError('MODEL_BAD_TASK', 'a task needs string source and id, and ports and taskIps arrays');
       }
     }
-    this.namesCache = undefined;
     const ctx: ApplyContext = { dirty: new Set(), names: new Map(), reservations: new Map(), rejectedChanged: false };
     for (const ref of batch.remove ?? []) this.setTask(ref.source, ref.id, undefined, ctx);
     for (const task of batch.upsert ?? []) {
@@ -137,6 +141,15 @@ export class VipTable {
     }
     this.allocate(ctx);
     return { ...this.rebuild(ctx.dirty), rejectedChanged: ctx.rejectedChanged };
+  }
+
+  /**
+   * Changes when what DNS serves may have changed (addresses of names, a VIP's
+   * names or port names, VIPs appearing or going); backend changes leave it
+   * alone, so the daemon rebuilds its zone only when this moves.
+   */
+  get dnsGeneration(): number {
+    return this.dnsGen;
   }
 
   /** The desired table, sorted by family, address, port, protocol. */
@@ -295,6 +308,10 @@ export class VipTable {
         if (!now && b.was) unreserve.push(off);
       }
       const changes = this.alloc[family].update({ addNames, removeNames, reserve, unreserve });
+      if (changes.length > 0) {
+        this.namesCache = undefined;
+        this.dnsGen++;
+      }
       for (const ch of changes) {
         for (const gk of this.nameGroups.get(ch.name) ?? []) ctx.dirty.add(gk);
       }
@@ -320,10 +337,15 @@ export class VipTable {
     }
     const freshKeys = new Set(fresh.map((f) => f.vip.key));
     for (const k of dropped) {
-      if (!freshKeys.has(k) && this.vipMap.delete(k)) changed.add(k);
+      if (!freshKeys.has(k) && this.vipMap.delete(k)) {
+        changed.add(k);
+        this.dnsGen++;
+      }
     }
     for (const f of fresh) {
-      if (this.vipMap.get(f.vip.key)?.digest !== f.digest) {
+      const old = this.vipMap.get(f.vip.key);
+      if (old?.digest !== f.digest) {
+        if (old === undefined || !sameStrings(old.vip.names, f.vip.names) || !sameStrings(old.vip.portNames, f.vip.portNames)) this.dnsGen++;
         this.vipMap.set(f.vip.key, f);
         changed.add(f.vip.key);
       }

@@ -244,7 +244,8 @@ export class Reconciler {
       } else {
         await this.changePass(ready);
       }
-      if (!this.sweep) this.lastChangeEnd = this.timers.now();
+      // The coalescing interval runs from the end of every change pass, sweep or not.
+      this.lastChangeEnd = this.timers.now();
       return;
     }
     if (this.sweep) await this.chunk(this.sweep);
