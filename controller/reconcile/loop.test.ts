@@ -439,16 +439,20 @@ test('loop: works with the real VipTable (keys match the kernel side)', async ()
   const kernel = new FakeKernel();
   const passes: PassResult[] = [];
   const r = new Reconciler({ kernel, desired: table, ownership: Ownership.load(new MemoryOwnershipStore()), timers, onPass: (p) => passes.push(p) });
+  const settle = async (x: Reconciler) => {
+    do {
+      timers.advance(0);
+      await x.whenIdle();
+    } while (timers.nextIn() === 0);
+  };
   r.start();
-  timers.advance(0);
-  await r.whenIdle();
+  await settle(r);
   assert.equal(kernel.size, table.vips().length);
   assert.ok(table.vips().length >= 2);
   await r.stop();
   const r2 = new Reconciler({ kernel, desired: table, ownership: Ownership.load(new MemoryOwnershipStore(table.vips().map((v) => v.key))), timers, onPass: (p) => passes.push(p) });
   r2.start();
-  timers.advance(0);
-  await r2.whenIdle();
+  await settle(r2);
   assert.equal(passes.at(-1)!.opsTotal, 0);
   await r2.stop();
 });
@@ -501,10 +505,15 @@ test('loop: a full resync works in chunks and reports ONE pass; a change due mea
   assert.equal(s.kernel.size, 1000);
   const passesBefore = s.passes.length;
 
-  // The resync starts: one service list, then the first chunk only.
+  // The resync starts: one service list, then (one step each) its scope and the first chunk.
   const lists = s.kernel.reads.services;
+  const destsBefore = s.kernel.reads.destinations;
   await oneStep(s, 30_000);
-  assert.ok(s.r.sweeping, 'the sweep is under way after its first chunk');
+  assert.ok(s.r.sweeping, 'the sweep is under way after its service list');
+  assert.equal(s.kernel.reads.destinations, destsBefore, 'the list step reads no destinations');
+  await oneStep(s);
+  assert.equal(s.kernel.reads.destinations, destsBefore, 'nor does the scope step');
+  await oneStep(s);
   assert.equal(s.kernel.reads.services, lists + 1);
   assert.equal(s.kernel.reads.destinations - 0 >= 300, true);
   assert.equal(s.passes.length, passesBefore, 'nothing reported mid-sweep');
@@ -550,7 +559,9 @@ test('loop: drift anywhere in a chunked resync is repaired, and undesired owned 
 test('loop: a burst of marks during a sweep joins it and reads those services fresh', async () => {
   const s = setup({ vips: nVips(1000, 1), opts: { chunkKeys: 200, dumpThreshold: 256 } });
   await s.tick();
-  await oneStep(s, 30_000); // resync under way
+  await oneStep(s, 30_000); // resync under way: service list
+  await oneStep(s); // scope
+  await oneStep(s); // first chunk
   assert.ok(s.r.sweeping);
   // 300 VIPs gain a backend behind the sweep's back: a burst above the threshold.
   for (let i = 700; i < 1000; i++) s.table.set(vip(`11.0.${i >> 8}.${i & 255}`, [be('10.1.0.1'), be('10.8.8.8')]));
@@ -583,10 +594,15 @@ test('loop: with yieldToIo, sweep chunks run from the yield callback (after pend
   const yields: Array<() => void> = [];
   const s = setup({ vips: nVips(900, 1), opts: { chunkKeys: 300, yieldToIo: (fn) => void yields.push(fn) }, start: false });
   s.r.start();
-  await oneStep(s); // first chunk of the startup sweep (a timer)
-  assert.equal(s.kernel.applyCalls, 1);
-  assert.equal(yields.length, 1, 'the next chunk waits for the yield, not a timer');
+  await oneStep(s); // the startup sweep's service list (a timer)
+  assert.equal(s.kernel.reads.services, 1);
+  assert.equal(yields.length, 1, 'the next step waits for the yield, not a timer');
   assert.equal(s.timers.nextIn(), undefined);
+  yields.shift()!(); // scope
+  await s.r.whenIdle();
+  yields.shift()!(); // first chunk
+  await s.r.whenIdle();
+  assert.equal(s.kernel.applyCalls, 1);
   yields.shift()!();
   await s.r.whenIdle();
   assert.equal(s.kernel.applyCalls, 2);
@@ -601,7 +617,9 @@ test('loop: with yieldToIo, sweep chunks run from the yield callback (after pend
   assert.equal(s.passes.at(-1)!.trigger, 'startup', 'the sweep ends after its last chunk');
   assert.equal(s.kernel.size, 900);
   // stop() with a yield pending: the callback does nothing.
-  await oneStep(s, 30_000);
+  await oneStep(s, 30_000); // service list
+  yields.shift()!(); // scope
+  await s.r.whenIdle();
   assert.equal(yields.length, 1);
   const applies = s.kernel.applyCalls;
   const reads = s.kernel.reads.destinations;
@@ -610,4 +628,22 @@ test('loop: with yieldToIo, sweep chunks run from the yield callback (after pend
   await s.r.whenIdle();
   assert.equal(s.kernel.reads.destinations, reads);
   assert.equal(s.kernel.applyCalls, applies);
+});
+
+test('loop: a change handled between the sweep\'s service list and its scope is not redone from the (older) list', async () => {
+  const s = setup({ vips: nVips(600, 1), opts: { chunkKeys: 200 } });
+  await s.tick();
+  await oneStep(s, 30_000); // service list read: 11.0.0.9 is in it
+  // 11.0.0.9 leaves the desired table; its change pass deletes it from the kernel.
+  s.table.delete('tcp/11.0.0.9:80');
+  s.r.mark('tcp/11.0.0.9:80');
+  await oneStep(s, 100);
+  assert.equal(s.passes.at(-1)!.trigger, 'change');
+  assert.ok(!s.kernel.has(svcOf('11.0.0.9')));
+  const [sweep] = await s.tick();
+  assert.equal(sweep!.trigger, 'resync');
+  assert.equal(sweep!.keys, 599, 'the handled key is not part of the sweep');
+  assert.deepEqual(sweep!.errors, [], 'no stale delete from the old list (it would fail with ESRCH or worse)');
+  assert.equal(sweep!.opsTotal, 0);
+  await s.r.stop();
 });

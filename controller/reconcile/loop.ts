@@ -7,7 +7,7 @@
 //
 // Sweeps: a full resync (and any burst of at least `dumpThreshold` keys) reads
 // the service list once, then works through its keys in chunks sized to take
-// about `chunkBudgetMs` each, reading each service's destinations just before
+// about `chunkBudgetMs` (20 ms) each, reading each service's destinations just before
 // planning it. Between chunks the event loop runs, and a change that is due
 // is reconciled before the next chunk, so a resync of 10,000 VIPs never holds
 // a change back for more than one chunk, and no pass holds the whole kernel
@@ -49,7 +49,7 @@ export interface ReconcilerOptions {
   backoff?: BackoffOptions;
   /** From this many due keys on, one service list plus chunks beats per-key reads; default 256. */
   dumpThreshold?: number;
-  /** Target time of one sweep chunk (the chunk size adapts to it); default 40 ms. */
+  /** Target time of one sweep chunk (the chunk size adapts to it); default 20 ms. */
   chunkBudgetMs?: number;
   /** A fixed number of keys per sweep chunk instead of the adaptive size (tests). */
   chunkKeys?: number;
@@ -113,7 +113,7 @@ export class Reconciler {
     this.resyncMs = o.resyncMs ?? 30_000;
     this.drainPollMs = o.drainPollMs ?? 5_000;
     this.dumpThreshold = o.dumpThreshold ?? 256;
-    this.chunkBudgetMs = o.chunkBudgetMs ?? 40;
+    this.chunkBudgetMs = o.chunkBudgetMs ?? 20;
     this.fixedChunkKeys = o.chunkKeys;
     this.yieldToIo = o.yieldToIo;
     if (o.chunkKeys !== undefined) this.chunkKeys = o.chunkKeys;
@@ -232,15 +232,17 @@ export class Reconciler {
         return; // the sweep starts with the next step, at once
       }
       this.startSweep(true, ready);
-      if (this.sweep) await this.chunk(this.sweep);
-      return;
+      return; // the scope and the chunks follow, one step each
     }
     if (changesDue) {
       const ready = this.queue.takeReady();
       if (ready.size >= this.dumpThreshold) {
-        if (this.sweep) this.joinSweep(this.sweep, ready);
-        else this.startSweep(false, ready);
-        if (this.sweep) await this.chunk(this.sweep);
+        if (this.sweep) {
+          this.joinSweep(this.sweep, ready);
+          await this.chunk(this.sweep);
+        } else {
+          this.startSweep(false, ready);
+        }
       } else {
         await this.changePass(ready);
       }
@@ -262,6 +264,7 @@ export class Reconciler {
     for (const k of ready.keys()) {
       // This key is now read fresh: a sweep under way need not do it again.
       this.sweep?.pending.delete(k);
+      this.sweep?.handled.add(k);
       let s: ServiceWithDestinations | undefined;
       try {
         s = this.readKey(k, this.kernel.service(serviceKeyOf(k)));
@@ -317,13 +320,27 @@ export class Reconciler {
       if (k === undefined) acc.foreign++;
       else services.set(k, s);
     }
-    const keys = new Set<string>(ready.keys());
+    acc.workMs += performance.now() - w0;
+    acc.maxChunkMs = Math.max(acc.maxChunkMs, performance.now() - w0);
+    // The keys are fixed by the next step: the loop yields in between.
+    this.sweep = { acc, keys: [], next: 0, pending: new Set(), services, fresh: new Set(), scope: { full, ready }, handled: new Set() };
+  }
+
+  /**
+   * The second step of a sweep: which keys it covers. A full sweep covers
+   * everything desired, in the kernel or in the record (minus keys backing
+   * off and keys a change pass handled since the service list was read).
+   */
+  private buildScope(sw: Sweep, full: boolean, ready: Map<string, QueueReason>): void {
+    const acc = sw.acc;
+    const services = sw.services;
+    const keys = new Set<string>();
+    for (const k of ready.keys()) if (!sw.handled.has(k)) keys.add(k);
     if (full) {
+      // A key in the queue (a change waiting out the coalescing interval, a retry backing
+      // off, a drain recheck) is the queue's: it is read fresh when due, not from this list.
       const consider = (k: string) => {
-        if (ready.has(k) || !this.queue.backingOff(k)) {
-          keys.add(k);
-          this.queue.take(k);
-        }
+        if (!sw.handled.has(k) && !this.queue.has(k)) keys.add(k);
       };
       for (const v of this.desired.vips()) consider(v.key);
       for (const k of services.keys()) consider(k);
@@ -360,9 +377,8 @@ export class Reconciler {
         // Reported by the chunks' own claims.
       }
     }
-    acc.workMs += performance.now() - w0;
-    acc.maxChunkMs = Math.max(acc.maxChunkMs, performance.now() - w0);
-    this.sweep = { acc, keys: order, next: 0, pending: new Set(order), services, fresh: new Set() };
+    sw.keys.push(...order);
+    for (const k of order) sw.pending.add(k);
   }
 
   /** A burst that arrives during a sweep joins it; its services are read fresh (the list predates them). */
@@ -378,6 +394,15 @@ export class Reconciler {
   /** The next chunk of a sweep; the last one reports the whole sweep. */
   private async chunk(sw: Sweep): Promise<void> {
     const w0 = performance.now();
+    if (sw.scope) {
+      const { full, ready } = sw.scope;
+      sw.scope = undefined;
+      this.buildScope(sw, full, ready);
+      const ms = performance.now() - w0;
+      sw.acc.workMs += ms;
+      sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
+      if (sw.keys.length > 0) return; // the chunks follow, after a yield
+    }
     const scope = new Set<string>();
     const desired: Vip[] = [];
     const actual: ServiceWithDestinations[] = [];
@@ -385,6 +410,8 @@ export class Reconciler {
     while (sw.next < sw.keys.length && taken < this.chunkKeys) {
       const k = sw.keys[sw.next++]!;
       if (!sw.pending.delete(k)) continue; // a change pass did it meanwhile
+      // Queued again (a change, a drain recheck): the queue owns it and reads it fresh when due.
+      if (this.queue.has(k) && !sw.fresh.has(k)) continue;
       taken++;
       let s: ServiceWithDestinations | undefined;
       try {
@@ -655,4 +682,8 @@ interface Sweep {
   services: Map<string, ServiceEntry>;
   /** Keys that joined later: their service is read fresh. */
   fresh: Set<string>;
+  /** Set until the scope step has run (the step after the service list). */
+  scope: { full: boolean; ready: Map<string, QueueReason> } | undefined;
+  /** Keys a change pass handled since the sweep started: read fresh, never redone from the list. */
+  handled: Set<string>;
 }
