@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 import { run, EXIT_FAILURE, EXIT_USAGE } from './program.js';
 
@@ -48,4 +50,13 @@ test('help exits 0', async () => {
   const r = await cli('--help');
   assert.equal(r.code, 0);
   assert.match(r.out, /Usage: l4lb/);
+});
+
+test('run --help writes duration defaults as the config takes them (5m, 30s), not in ms', async () => {
+  // Help is commander's own output (process.stdout): run the real binary.
+  const bin = fileURLToPath(new URL('../../../bin/l4lb', import.meta.url));
+  const text = execFileSync(process.execPath, [bin, 'run', '--help'], { encoding: 'utf8' });
+  assert.match(text, /L4LB_IPVS_DRAIN_TIMEOUT; default 5m\]/);
+  assert.match(text, /L4LB_RECONCILE_RESYNC_INTERVAL; default 30s\]/);
+  assert.doesNotMatch(text, /default 300000/);
 });

@@ -3,13 +3,15 @@
 // environment, which wins over the file.
 
 import { Command, Option } from 'commander';
-import { loadConfig, SETTINGS, flagName, envName, ConfigError, type Setting } from '../config/index.js';
+import { loadConfig, SETTINGS, flagName, envName, ConfigError, formatDuration, type Setting } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { Daemon } from '../daemon/daemon.js';
 import { UsageError } from './output/format.js';
 
 function describe(s: Setting): string {
-  const d = s.defaultDoc ?? (s.default === undefined ? '' : Array.isArray(s.default) ? (s.default as string[]).join(',') : String(s.default));
+  // Durations are held in ms but written as the config takes them (`5m`, `30s`), as in the README's table.
+  const d = s.defaultDoc ?? (s.default === undefined ? '' : Array.isArray(s.default) ? (s.default as string[]).join(',')
+    : s.type.kind === 'duration' && typeof s.default === 'number' ? formatDuration(s.default) : String(s.default));
   return `${s.doc} [env ${envName(s)}${d !== '' ? `; default ${d}` : ''}]`;
 }
 
