@@ -258,28 +258,14 @@ export class Reconciler {
     const acc = this.newAccum('drain', false);
     for (const r of ready.values()) acc.trigger = higher(acc.trigger, r);
     this.noteOwnershipProblem(acc);
-    const scope = new Set<string>();
-    const desired: Vip[] = [];
-    const actual: ServiceWithDestinations[] = [];
+    const read = this.newRead();
     for (const k of ready.keys()) {
       // This key is now read fresh: a sweep under way need not do it again.
       this.sweep?.pending.delete(k);
       this.sweep?.handled.add(k);
-      let s: ServiceWithDestinations | undefined;
-      try {
-        s = this.readKey(k, this.kernel.service(serviceKeyOf(k)));
-      } catch (e) {
-        acc.errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
-        acc.failed.add(k);
-        this.queue.addRateLimited(k);
-        continue;
-      }
-      if (s) actual.push(s);
-      scope.add(k);
-      const v = this.desired.vip(k);
-      if (v) desired.push(v);
+      this.readInto(read, k, () => this.kernel.service(serviceKeyOf(k)), acc);
     }
-    await this.process(scope, desired, actual, acc, false);
+    await this.process(read.scope, read.desired, read.actual, acc, false);
     acc.workMs = acc.maxChunkMs = performance.now() - acc.wall0;
     acc.chunks = 1;
     this.finish(acc);
@@ -403,9 +389,7 @@ export class Reconciler {
       sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
       if (sw.keys.length > 0) return; // the chunks follow, after a yield
     }
-    const scope = new Set<string>();
-    const desired: Vip[] = [];
-    const actual: ServiceWithDestinations[] = [];
+    const read = this.newRead();
     let taken = 0;
     while (sw.next < sw.keys.length && taken < this.chunkKeys) {
       const k = sw.keys[sw.next++]!;
@@ -413,21 +397,9 @@ export class Reconciler {
       // Queued again (a change, a drain recheck): the queue owns it and reads it fresh when due.
       if (this.queue.has(k) && !sw.fresh.has(k)) continue;
       taken++;
-      let s: ServiceWithDestinations | undefined;
-      try {
-        s = this.readKey(k, sw.fresh.has(k) ? this.kernel.service(serviceKeyOf(k)) : sw.services.get(k));
-      } catch (e) {
-        sw.acc.errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
-        sw.acc.failed.add(k);
-        this.queue.addRateLimited(k);
-        continue;
-      }
-      if (s) actual.push(s);
-      scope.add(k);
-      const v = this.desired.vip(k);
-      if (v) desired.push(v);
+      this.readInto(read, k, () => (sw.fresh.has(k) ? this.kernel.service(serviceKeyOf(k)) : sw.services.get(k)), sw.acc);
     }
-    await this.process(scope, desired, actual, sw.acc, sw.acc.trigger === 'startup');
+    await this.process(read.scope, read.desired, read.actual, sw.acc, sw.acc.trigger === 'startup');
     const ms = performance.now() - w0;
     sw.acc.workMs += ms;
     sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
@@ -440,6 +412,27 @@ export class Reconciler {
       this.lastChangeEnd = this.timers.now();
       this.finish(sw.acc);
     }
+  }
+
+  private newRead(): KeyReads {
+    return { scope: new Set(), desired: [], actual: [] };
+  }
+
+  /** Reads one key into `r`; a key whose read fails is reported on its VIP and backs off alone. */
+  private readInto(r: KeyReads, k: string, service: () => ServiceEntry | undefined, acc: Accum): void {
+    let s: ServiceWithDestinations | undefined;
+    try {
+      s = this.readKey(k, service());
+    } catch (e) {
+      acc.errors.push({ ...asPassError(e, 'ERR_RECONCILE_READ'), vip: k });
+      acc.failed.add(k);
+      this.queue.addRateLimited(k);
+      return;
+    }
+    if (s) r.actual.push(s);
+    r.scope.add(k);
+    const v = this.desired.vip(k);
+    if (v) r.desired.push(v);
   }
 
   /**
@@ -669,6 +662,13 @@ interface Accum {
   errors: PassError[];
   failed: Set<string>;
   foreign: number;
+}
+
+/** Keys read for one pass or chunk: their desired VIPs and kernel services. */
+interface KeyReads {
+  scope: Set<string>;
+  desired: Vip[];
+  actual: ServiceWithDestinations[];
 }
 
 /** A sweep under way: the keys to work through and the service list read at its start. */
