@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { requireKernel, cleanupAfter, createBackend, httpGet, ipvsadm, startHttpServer, type Backend, type Server } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
 import { KubernetesApiEmulator, endpointSliceObject, serviceObject, type EndpointSpec } from '../emulators/kubernetes-api.js';
-import { Daemon, countLandings, dig as digAt, until } from './e2e-lib.js';
+import { Daemon, countLandings, deployHttpApp, dig as digAt, e2eDaemonFlags, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -59,16 +59,7 @@ before(async () => {
   pods = [await createBackend(2, cleanup), await createBackend(3, cleanup)];
   marathon = await MarathonEmulator.start({ agents: agents.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
   cleanup.add(() => marathon.stop());
-  const tasks = marathon.deployApp({
-    id: '/myapp',
-    instances: 2,
-    networks: [{ mode: 'host' }],
-    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'http', labels: { VIP_0: '/myapp:80' } }],
-  });
-  for (const t of tasks) {
-    const b = agents.find((x) => x.addr === t['host'])!;
-    marathonServers.push(await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup));
-  }
+  marathonServers.push(...(await deployHttpApp(marathon, agents, { id: '/myapp', instances: 2, vip: '/myapp:80' }, cleanup)).servers);
   for (const [i, p] of pods.entries()) await startHttpServer(p, { port: POD_PORT, body: podBody(i) }, cleanup);
 
   kube = await KubernetesApiEmulator.start({ token: 'l4lb-sa-token' });
@@ -90,13 +81,7 @@ before(async () => {
     '--marathon', marathon.url,
     '--kubernetes-kubeconfig', kubeconfig,
     '--dns-listen', `127.0.0.1:${DNS_PORT}`,
-    '--state-dir', join(work, 'state'),
-    '--vips-ipv4-min', '198.51.100.0',
-    '--vips-ipv4-max', '198.51.100.255',
-    '--reconcile-resync-interval', '2s',
-    '--ipvs-drain-timeout', '2s',
-    '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
-    '--log-format', 'json',
+    ...e2eDaemonFlags(join(work, 'state')),
     '--log-level', 'debug',
   ]);
   cleanup.add(() => daemon.kill('SIGKILL'));

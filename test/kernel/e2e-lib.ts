@@ -5,7 +5,8 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { httpGet } from './lib.js';
+import { httpGet, startHttpServer, type Backend, type Cleanup, type Server } from './lib.js';
+import type { MarathonEmulator } from '../emulators/marathon.js';
 
 export const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
 
@@ -96,4 +97,42 @@ export async function countLandings(url: string, n: number): Promise<Record<stri
     counts[body] = (counts[body] ?? 0) + 1;
   }
   return counts;
+}
+
+/** Flags every e2e daemon shares: the test VIP pool (198.51.100.0/24), 2 s resync and drain, JSON logs. */
+export function e2eDaemonFlags(stateDir: string): string[] {
+  return [
+    '--state-dir', stateDir,
+    '--vips-ipv4-min', '198.51.100.0',
+    '--vips-ipv4-max', '198.51.100.255',
+    '--reconcile-resync-interval', '2s',
+    '--ipvs-drain-timeout', '2s',
+    '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
+    '--log-format', 'json',
+  ];
+}
+
+/**
+ * Deploys a Marathon app whose one port carries `VIP_0: vip`, host networking
+ * on the given agents, and starts each task as a real HTTP server answering
+ * with its task id on its agent (backend namespace) at its host port.
+ */
+export async function deployHttpApp(
+  marathon: MarathonEmulator,
+  agents: readonly Backend[],
+  app: { id: string; instances: number; vip: string; portName?: string },
+  cleanup: Cleanup,
+): Promise<{ tasks: ReturnType<MarathonEmulator['deployApp']>; servers: Server[] }> {
+  const tasks = marathon.deployApp({
+    id: app.id,
+    instances: app.instances,
+    networks: [{ mode: 'host' }],
+    portDefinitions: [{ port: 0, protocol: 'tcp', name: app.portName ?? 'http', labels: { VIP_0: app.vip } }],
+  });
+  const servers: Server[] = [];
+  for (const t of tasks) {
+    const b = agents.find((x) => x.addr === t['host'])!;
+    servers.push(await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup));
+  }
+  return { tasks, servers };
 }

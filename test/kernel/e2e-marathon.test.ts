@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
 import { connect, type Socket } from 'node:net';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, countLandings, dig as digAt, until } from './e2e-lib.js';
+import { Daemon, countLandings, deployHttpApp, dig as digAt, e2eDaemonFlags, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -34,13 +34,7 @@ function startDaemon(): Daemon {
   const d = new Daemon([
     '--marathon', marathon.url,
     '--dns-listen', `127.0.0.1:${DNS_PORT}`,
-    '--state-dir', stateDir,
-    '--vips-ipv4-min', '198.51.100.0',
-    '--vips-ipv4-max', '198.51.100.255',
-    '--reconcile-resync-interval', '2s',
-    '--ipvs-drain-timeout', '2s',
-    '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
-    '--log-format', 'json',
+    ...e2eDaemonFlags(stateDir),
     '--log-level', 'debug',
   ]);
   cleanup.add(() => d.kill('SIGKILL'));
@@ -100,17 +94,8 @@ before(async () => {
   backends = [await createBackend(0, cleanup), await createBackend(1, cleanup), await createBackend(2, cleanup)];
   marathon = await MarathonEmulator.start({ agents: backends.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
   cleanup.add(() => marathon.stop());
-  const tasks = marathon.deployApp({
-    id: '/myapp',
-    instances: 3,
-    networks: [{ mode: 'host' }],
-    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'http', labels: { VIP_0: '/myapp:80' } }],
-  });
   // Each task is a real server on its agent (backend namespace) at its host port.
-  for (const t of tasks) {
-    const b = backends.find((x) => x.addr === t['host'])!;
-    await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup);
-  }
+  await deployHttpApp(marathon, backends, { id: '/myapp', instances: 3, vip: '/myapp:80' }, cleanup);
   // A second app whose tasks echo lines back: for a long-lived connection.
   const echoTasks = marathon.deployApp({
     id: '/echo',

@@ -15,9 +15,9 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, startHttpServer, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, countLandings, dig, l4lb, until } from './e2e-lib.js';
+import { Daemon, countLandings, deployHttpApp, dig, e2eDaemonFlags, l4lb, until } from './e2e-lib.js';
 import type { DcosVip, StatusView, VipDetail, VipSummary } from '../../controller/status/types.js';
 
 requireKernel();
@@ -85,22 +85,8 @@ const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k
 async function startMarathon(): Promise<void> {
   marathon = await MarathonEmulator.start({ port: marathonPort, agents: backends.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
   cleanup.add(() => marathon?.stop());
-  const tasks = marathon.deployApp({
-    id: '/myapp',
-    instances: 3,
-    networks: [{ mode: 'host' }],
-    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'http', labels: { VIP_0: '/myapp:80' } }],
-  });
-  const web = marathon.deployApp({
-    id: '/web',
-    instances: 1,
-    networks: [{ mode: 'host' }],
-    portDefinitions: [{ port: 0, protocol: 'tcp', name: 'Web_UI', labels: { VIP_0: '/web:8080' } }],
-  });
-  for (const t of [...tasks, ...web]) {
-    const b = backends.find((x) => x.addr === t['host'])!;
-    await startHttpServer(b, { port: (t['ports'] as number[])[0]!, body: String(t['id']) }, cleanup);
-  }
+  await deployHttpApp(marathon, backends, { id: '/myapp', instances: 3, vip: '/myapp:80' }, cleanup);
+  await deployHttpApp(marathon, backends, { id: '/web', instances: 1, vip: '/web:8080', portName: 'Web_UI' }, cleanup);
 }
 
 before(async () => {
@@ -130,13 +116,7 @@ test('/readyz is 503 until the first pass after every source synced, then 200; /
     '--dns-listen', `127.0.0.1:${DNS_PORT}`,
     '--status-socket', socket,
     '--status-listen', `127.0.0.1:${API_PORT}`,
-    '--state-dir', stateDir,
-    '--vips-ipv4-min', '198.51.100.0',
-    '--vips-ipv4-max', '198.51.100.255',
-    '--reconcile-resync-interval', '2s',
-    '--ipvs-drain-timeout', '2s',
-    '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
-    '--log-format', 'json',
+    ...e2eDaemonFlags(stateDir),
   ]);
   cleanup.add(() => daemon.kill('SIGKILL'));
   await until('the status socket', async () => (existsSync(socket) ? true : undefined));
