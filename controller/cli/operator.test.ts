@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yaml from 'js-yaml';
@@ -14,6 +14,7 @@ import { createApiHandler, StatusServer, type StatusProvider, type VipDetail, ty
 import { silentLogger } from '../log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'l4lb-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const socket = join(dir, 'l4lb.sock');
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 

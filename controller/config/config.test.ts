@@ -1,13 +1,19 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { loadConfig, ConfigError, parseDuration, formatDuration, configReference, SETTINGS, envName, flagName } from './index.js';
 
+// One scratch dir for the whole file, removed at the end.
+const scratch = mkdtempSync(join(tmpdir(), 'l4lb-config-'));
+let files = 0;
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
 function file(text: string): string {
-  const p = join(mkdtempSync(join(tmpdir(), 'l4lb-config-')), 'l4lb.yaml');
+  const p = join(scratch, String(++files), 'l4lb.yaml');
+  mkdirSync(dirname(p));
   writeFileSync(p, text);
   return p;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { captureLogger, RecordingSink, settle, waitFor } from './test-helpers.js
 
 const A = 'l4lb.thisdcos.directory/';
 const dir = mkdtempSync(join(tmpdir(), 'l4lb-k8s-test-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 const open: Array<{ stop(): Promise<void> }> = [];
 after(async () => {

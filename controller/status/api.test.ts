@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,6 +16,7 @@ import type { StatusView, VipDetail } from './types.js';
 import { silentLogger } from '../log.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'l4lb-status-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 const socket = join(dir, 'sub', 'l4lb.sock');
 
 let ready = false;
