@@ -405,7 +405,9 @@ export class Reconciler {
     sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
     sw.acc.chunks++;
     // Size the next chunk from this one's cost per key, so a chunk takes about the budget.
-    if (taken > 0 && this.fixedChunkKeys === undefined) this.chunkKeys = Math.max(32, Math.min(8192, Math.round(this.chunkBudgetMs / Math.max(ms / taken, 1e-3))));
+    // The startup sweep gets 5x the budget: nothing forwards yet, so throughput beats latency.
+    const budget = sw.acc.trigger === 'startup' ? 5 * this.chunkBudgetMs : this.chunkBudgetMs;
+    if (taken > 0 && this.fixedChunkKeys === undefined) this.chunkKeys = Math.max(32, Math.min(8192, Math.round(budget / Math.max(ms / taken, 1e-3))));
     if (sw.next >= sw.keys.length) {
       this.sweep = undefined;
       if (sw.acc.trigger === 'startup') this.startupDone = true;
