@@ -12,21 +12,44 @@ export interface ParsedIp {
   value: bigint;
 }
 
-const V4_FIELD = /^(0|[1-9][0-9]{0,2})$/;
 const V6_FIELD = /^[0-9a-fA-F]{1,4}$/;
+
+/**
+ * A strict dotted quad as a number: four decimal fields, no leading zeros,
+ * each <= 255; -1 otherwise. A char loop: the model parses every backend IP
+ * (100,000 at 10,000 VIPs), and split + regex + bigint cost ~1 us each.
+ */
+function ipv4Number(text: string): number {
+  const len = text.length;
+  if (len < 7 || len > 15) return -1;
+  let value = 0;
+  let field = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < len; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + field;
+      field = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && field === 0) return -1; // leading zero
+      field = field * 10 + (c - 48);
+      if (++digits > 3 || field > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (digits === 0 || dots !== 3) return -1;
+  return value * 256 + field;
+}
 
 /** Strict dotted quad: four decimal fields, no leading zeros, each <= 255. */
 export function parseIpv4(text: string): bigint | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const part of parts) {
-    if (!V4_FIELD.test(part)) return undefined;
-    const n = Number(part);
-    if (n > 255) return undefined;
-    value = (value << 8n) | BigInt(n);
-  }
-  return value;
+  const n = ipv4Number(text);
+  return n < 0 ? undefined : BigInt(n);
 }
 
 // Hex groups of one side of `::`; a trailing dotted quad counts as two groups.
@@ -92,8 +115,9 @@ function parseIpv6Plain(text: string): bigint | undefined {
 
 /** inet:parse_strict_address/1: IPv4 first, then IPv6; no brackets, no spaces. */
 export function parseIp(text: string): ParsedIp | undefined {
-  const v4 = parseIpv4(text);
-  if (v4 !== undefined) return { family: 4, value: v4, address: formatIp(4, v4) };
+  const v4 = ipv4Number(text);
+  // A strict dotted quad is its own canonical text: keep the caller's string (no copy per backend).
+  if (v4 >= 0) return { family: 4, value: BigInt(v4), address: text };
   const v6 = parseIpv6(text);
   if (v6 !== undefined) return { family: 6, value: v6, address: formatIp(6, v6) };
   return undefined;
