@@ -103,6 +103,30 @@ describe('Mesos master emulator', () => {
     assert.equal((await request(`${m.url}/state`)).status, 404);
   });
 
+  it('prerender(): the same SUBSCRIBED bytes, dropped by the next change', async () => {
+    const m = await MesosMasterEmulator.start();
+    open.push(m);
+    m.addAgent({ id: 'S0', hostname: '10.0.0.1' });
+    m.addFramework({ id: 'F0', name: 'marathon' });
+    m.addTask({ id: 't1', frameworkId: 'F0', agentId: 'S0', ips: ['9.0.0.1'] });
+    const first = async (): Promise<string> => {
+      const s = await stream(m.apiUrl, SUBSCRIBE);
+      await until(() => new RecordIoDecoder().push(Buffer.concat(s.raw)).length >= 1);
+      s.close();
+      return new RecordIoDecoder().push(Buffer.concat(s.raw))[0] as string;
+    };
+    const plain = await first();
+    m.prerender();
+    assert.equal(await first(), plain);
+    m.addTask({ id: 't2', frameworkId: 'F0', agentId: 'S0', ips: ['9.0.0.2'] });
+    const ids = (JSON.parse(await first()) as { subscribed: { get_state: { get_tasks: { tasks: Array<{ task_id: { value: string } }> } } } })
+      .subscribed.get_state.get_tasks.tasks.map((t) => t.task_id.value);
+    assert.deepEqual(ids, ['t1', 't2']);
+    m.prerender();
+    m.heartbeatIntervalSeconds = 7;
+    assert.equal((JSON.parse(await first()) as { subscribed: { heartbeat_interval_seconds: number } }).subscribed.heartbeat_interval_seconds, 7);
+  });
+
   it('sends a HEARTBEAT every interval', async () => {
     const m = await MesosMasterEmulator.start({ heartbeatIntervalSeconds: 0.02 });
     open.push(m);

@@ -40,6 +40,8 @@ export class MesosMasterEmulator extends EmulatorServer {
   private replayRecords: string[] | undefined;
   private replayChunk = 0;
   private silent = false;
+  /** The SUBSCRIBED record rendered by prerender(), until the next change made through this emulator. */
+  private rendered: { heartbeat: number; record: Buffer } | undefined;
   private readonly waiters: Array<() => void> = [];
 
   private constructor(opts: MesosMasterOptions) {
@@ -100,6 +102,7 @@ export class MesosMasterEmulator extends EmulatorServer {
   }
 
   addRecoveredAgent(a: AgentSpec): void {
+    this.rendered = undefined;
     this.cluster.addRecoveredAgent(a);
   }
 
@@ -123,8 +126,20 @@ export class MesosMasterEmulator extends EmulatorServer {
     return this.send(this.cluster.updateTask(frameworkId, taskId, u));
   }
 
+  /**
+   * Renders the SUBSCRIBED record now, so a later SUBSCRIBE is answered
+   * without building it: a real master runs on another machine, and the
+   * benchmarks time l4lb, not this emulator sharing its CPU. Any change made
+   * through the emulator drops it; do not call this and then edit `cluster`
+   * directly.
+   */
+  prerender(): void {
+    this.rendered = { heartbeat: this.heartbeatIntervalSeconds, record: encodeRecord(JSON.stringify(this.cluster.subscribed(this.heartbeatIntervalSeconds))) };
+  }
+
   /** Streams any event object to every subscriber. */
   send(event: Json): Json {
+    this.rendered = undefined;
     if (this.subs.size > 0) this.write(encodeRecord(JSON.stringify(event)));
     return event;
   }
@@ -256,7 +271,9 @@ export class MesosMasterEmulator extends EmulatorServer {
     } else if (records !== undefined) {
       for (const r of records) res.write(encodeRecord(r));
     } else {
-      res.write(encodeRecord(JSON.stringify(this.cluster.subscribed(this.heartbeatIntervalSeconds))));
+      const r = this.rendered;
+      res.write(r !== undefined && r.heartbeat === this.heartbeatIntervalSeconds ? r.record
+        : encodeRecord(JSON.stringify(this.cluster.subscribed(this.heartbeatIntervalSeconds))));
       if (!this.silent) res.write(encodeRecord('{"type":"HEARTBEAT"}'));
     }
     const heartbeat = setInterval(() => {
