@@ -118,11 +118,8 @@ export class StatusRecorder implements StatusProvider {
     const isRepair = (e: PlanEvent): boolean =>
       r.trigger === 'resync' && !this.pending.has(e.vip) && e.kind !== 'adopted' && !(e.kind === 'deleted' && e.reason !== 'datagram');
     const at = new Date(wall(end)).toISOString();
-    for (const e of r.events) {
-      const repair = isRepair(e) && !failed.has(e.vip);
-      if (repair) repairs++;
-      this.addEvent(e.vip, { at, ...describeEvent(e, repair) });
-    }
+    for (const e of r.events) if (isRepair(e) && !failed.has(e.vip)) repairs++;
+    for (const ev of aggregateEvents(r.events, (e) => isRepair(e) && !failed.has(e.vip))) this.addEvent(ev.vip, { at, reason: ev.reason, message: ev.message });
     this.driftRepairs += repairs;
     this.m.repairs(repairs);
 
@@ -278,8 +275,8 @@ function passView(r: PassResult): PassView {
 }
 
 /** A plan event as a describe line: kubectl-style reason and a sentence. */
-export function describeEvent(e: PlanEvent, repair: boolean): { reason: string; message: string } {
-  const d = 'destination' in e ? `backend ${e.destination}` : '';
+export function describeEvent(e: PlanEvent, repair: boolean, destinations?: string): { reason: string; message: string } {
+  const d = 'destination' in e ? (destinations ?? `backend ${e.destination}`) : '';
   const fix = (reason: string, message: string) => (repair ? { reason: 'Repaired', message: `${message} (the kernel had drifted)` } : { reason, message });
   switch (e.kind) {
     case 'service-added':
@@ -303,4 +300,33 @@ export function describeEvent(e: PlanEvent, repair: boolean): { reason: string; 
     case 'deleted':
       return fix('Removed', `${d} deleted (${e.reason === 'datagram' ? 'UDP: at once' : e.reason === 'idle' ? 'no connections left' : 'drain timeout'})`);
   }
+}
+
+/** Destinations an aggregated event names before it says "and N more". */
+export const LISTED_DESTINATIONS = 5;
+
+/**
+ * One event per VIP and kind of change in a pass: the backends that got the
+ * same change are listed in one message (as `kubectl describe` folds repeated
+ * events). A first sync adds 10 backends to a VIP in one pass: one line, not
+ * ten, and the events kept for 5,000 VIPs stay a few MB at 10,000 VIPs.
+ */
+export function aggregateEvents(events: readonly PlanEvent[], repair: (e: PlanEvent) => boolean): Array<{ vip: string; reason: string; message: string }> {
+  const groups = new Map<string, { first: PlanEvent; repair: boolean; destinations: string[] }>();
+  for (const e of events) {
+    const r = repair(e);
+    // Events alike but for their destination share a message template.
+    const key = `${e.vip}\u0000${r}\u0000${describeEvent(e, r, '\u0000').message}`;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, { first: e, repair: r, destinations: 'destination' in e ? [e.destination] : [] });
+    else if ('destination' in e) g.destinations.push(e.destination);
+  }
+  const out: Array<{ vip: string; reason: string; message: string }> = [];
+  for (const g of groups.values()) {
+    const n = g.destinations.length;
+    const listed = n <= 1 ? undefined
+      : `backends ${g.destinations.slice(0, LISTED_DESTINATIONS).join(', ')}${n > LISTED_DESTINATIONS ? ` and ${n - LISTED_DESTINATIONS} more` : ''}`;
+    out.push({ vip: g.first.vip, ...describeEvent(g.first, g.repair, listed) });
+  }
+  return out;
 }
