@@ -19,7 +19,7 @@ const V6_FIELD = /^[0-9a-fA-F]{1,4}$/;
  * each <= 255; -1 otherwise. A char loop: the model parses every backend IP
  * (100,000 at 10,000 VIPs), and split + regex + bigint cost ~1 us each.
  */
-function ipv4Number(text: string): number {
+export function ipv4Number(text: string): number {
   const len = text.length;
   if (len < 7 || len > 15) return -1;
   let value = 0;

@@ -10,7 +10,7 @@
 
 import { createHash } from 'node:crypto';
 import { Allocator } from './allocator.js';
-import { addressSortKey, deriveTask, type Contribution, type Derived, type GroupInfo } from './derive.js';
+import { addressSortKey, backendOrderKey, compareOrderKeys, deriveTask, type Contribution, type Derived, type GroupInfo } from './derive.js';
 import { ModelError } from './errors.js';
 import { homeOffset } from './hash.js';
 import { hostPort } from './ip.js';
@@ -271,7 +271,7 @@ export class VipTable {
     let counts = this.nameCounts.get(name);
     if (counts === undefined) this.nameCounts.set(name, (counts = [0, 0]));
     if (!ctx.names.has(name)) ctx.names.set(name, [counts[0] > 0, counts[1] > 0]);
-    for (const b of c.backends) counts[b.backend.ip.includes(':') ? 1 : 0] += sign;
+    for (const b of c.backends) counts[b.ip.includes(':') ? 1 : 0] += sign;
     if (counts[0] === 0 && counts[1] === 0) this.nameCounts.delete(name);
   }
 
@@ -372,18 +372,19 @@ export class VipTable {
   private buildVips(g: Group): Array<{ vip: Vip; sortKey: string; digest: string }> {
     const out: Array<{ vip: Vip; sortKey: string; digest: string }> = [];
     for (const family of FAMILIES) {
-      const winners = new Map<string, { backend: Backend; sortKey: string }>();
+      const winners = new Map<number | string, Backend>();
       const labels = new Set<string>();
       const portNames = new Set<string>();
       const sources = new Set<string>();
       for (const c of g.contribs.values()) {
         let used = false;
         for (const b of c.backends) {
-          if ((b.backend.ip.includes(':') ? 6 : 4) !== family) continue;
+          if ((b.ip.includes(':') ? 6 : 4) !== family) continue;
           used = true;
-          sources.add(b.backend.source);
-          const prev = winners.get(b.sortKey);
-          if (prev === undefined || better(b.backend, prev.backend)) winners.set(b.sortKey, b);
+          sources.add(b.source);
+          const k = backendOrderKey(b);
+          const prev = winners.get(k);
+          if (prev === undefined || better(b, prev)) winners.set(k, b);
         }
         if (used) {
           for (const l of c.labels) labels.add(l);
@@ -417,8 +418,7 @@ export class VipTable {
         labels: Object.freeze([...labels].sort(cmp)) as string[],
         sources: Object.freeze([...sources].sort(cmp)) as string[],
         ...(portNames.size > 0 ? { portNames: Object.freeze([...portNames].sort(cmp)) as string[] } : {}),
-        backends: Object.freeze([...winners.values()].sort((a, b) => cmp(a.sortKey, b.sortKey))
-          .map((w) => w.backend)) as Backend[],
+        backends: Object.freeze([...winners].sort((a, b) => compareOrderKeys(a[0], b[0])).map((w) => w[1])) as Backend[],
       });
       const sortKey = `${addressSortKey(family, value)}|${String(port).padStart(5, '0')}|${protocol}`;
       out.push({ vip, sortKey, digest: digest(JSON.stringify(vip)) });

@@ -64,6 +64,19 @@ describe('Mesos source: sync and events', () => {
     assert.equal(m.requests[0]?.headers['content-type'], 'application/json');
   });
 
+  it('events in the same chunk as SUBSCRIBED land in the one replace, with no settle wait', async () => {
+    const m = await master({}, [web(1)]);
+    const subscribed = JSON.stringify(m.cluster.subscribed(15));
+    const added = JSON.stringify(m.cluster.addTask(web(2)));
+    const agent = JSON.stringify(m.cluster.addAgent({ id: 'S1', hostname: '10.0.0.2' }));
+    const onS1 = JSON.stringify(m.cluster.addTask(web(3, { agentId: 'S1' })));
+    m.replay([subscribed, added, agent, onS1], { chunkBytes: 1 << 20 });
+    const clock = new FakeTimers();
+    const { sink } = watch([m.url], { timers: clock });
+    await synced(sink);
+    assert.deepEqual(sink.trace().filter((c) => !c.startsWith('status')), ['replace(F0/web.1,F0/web.2,F0/web.3)']);
+  });
+
   it('turns TASK_ADDED, TASK_UPDATED and a terminal update into upsert, upsert, remove', async () => {
     const m = await master();
     const { sink } = watch([m.url]);

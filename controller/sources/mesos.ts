@@ -66,8 +66,9 @@ interface Conn {
 interface Pending {
   gen: number;
   waiting: Set<string>;
-  maxTimer: TimerHandle;
+  maxTimer: TimerHandle | undefined;
   settleTimer: TimerHandle | undefined;
+  immediate?: NodeJS.Immediate;
 }
 
 /** `http://m:5050` -> `http://m:5050/api/v1`; throws SRC_BAD_OPTIONS on a bad URL. */
@@ -272,7 +273,12 @@ export class MesosSource extends ReconnectingSource {
     const waiting = recoveredAgentIds(ev);
     const maxWaitMs = this.opts.recovery?.maxWaitMs ?? 600_000;
     if (waiting.length === 0 || maxWaitMs <= 0) {
-      this.publish(gen);
+      // Published off this record's stack: the record text and its full parse
+      // (tens of MB on a big cluster) are garbage by the time the table is
+      // built, so both never have to fit in memory at once. Events arriving
+      // meanwhile fold into the snapshot the publish reads.
+      const timer = setImmediate(() => this.publish(gen));
+      this.pending = { gen, waiting: new Set(), maxTimer: undefined, settleTimer: undefined, immediate: timer };
       return;
     }
     this.log.info('waiting for recovered agents to re-register before replacing the view',
@@ -288,7 +294,7 @@ export class MesosSource extends ReconnectingSource {
 
   private checkRecovered(): void {
     const p = this.pending;
-    if (p === undefined || p.settleTimer !== undefined) return;
+    if (p === undefined || p.settleTimer !== undefined || p.immediate !== undefined) return;
     for (const id of p.waiting) if (this.snap.agents.has(id)) p.waiting.delete(id);
     if (p.waiting.size > 0) return;
     p.settleTimer = this.timers.setTimeout(() => this.publish(p.gen), this.opts.recovery?.settleMs ?? 10_000);
@@ -298,6 +304,7 @@ export class MesosSource extends ReconnectingSource {
     if (this.pending === undefined) return;
     this.timers.clearTimeout(this.pending.maxTimer);
     this.timers.clearTimeout(this.pending.settleTimer);
+    if (this.pending.immediate !== undefined) clearImmediate(this.pending.immediate);
     this.pending = undefined;
   }
 
