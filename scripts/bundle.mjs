@@ -2,7 +2,7 @@
 // Bundles the compiled CLI (dist/controller/cli/main.js, run `tsc` first) and
 // everything it imports into one file, dist/bundle/l4lb.mjs, which bin/l4lb
 // loads. Why: loading ~100 of our modules plus the CommonJS trees of winston,
-// prom-client, commander, js-yaml and dns-packet file by file costs ~0.8 s of
+// prom-client, commander, js-yaml and dns-packet file by file costs ~0.5 s of
 // open/stat syscalls under user-mode Linux; one file costs a fraction.
 //
 //   node scripts/bundle.mjs            (make build runs it after tsc)
@@ -12,6 +12,8 @@
 //   @kubernetes/client-node  large, and imported lazily (only by the
 //                            Kubernetes source), so never loaded otherwise
 // The source map chains through tsc's maps to the .ts sources.
+// Also dist/bundle/prepare-node.mjs: deploy/container/prepare-node.mjs with
+// the compiled sysctl module it imports, so the image needs no dist/controller.
 // Any esbuild warning fails the build: each one is a module the bundle may
 // not load as the unbundled tree does.
 
@@ -24,8 +26,12 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ['dist/controller/cli/main.js'],
-  outfile: 'dist/bundle/l4lb.mjs',
+  entryPoints: [
+    { in: 'dist/controller/cli/main.js', out: 'l4lb' },
+    { in: 'deploy/container/prepare-node.mjs', out: 'prepare-node' },
+  ],
+  outdir: 'dist/bundle',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',
