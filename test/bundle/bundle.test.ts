@@ -105,10 +105,13 @@ function layout(t: { after: (fn: () => void) => void }, have: { bundle: boolean;
   mkdirSync(dirname(bin), { recursive: true });
   copyFileSync(join(ROOT, 'bin/l4lb'), bin);
   copyFileSync(join(ROOT, 'package.json'), join(root, 'package.json')); // "type": "module", as in the image
-  for (const [file, name, want] of [[bundle, 'bundle', have.bundle], [modules, 'modules', have.modules]] as const) {
+  // As make build leaves them: the bundle written after the modules.
+  const built = Date.now() / 1000 - 60;
+  for (const [file, name, want, mtime] of [[modules, 'modules', have.modules, built], [bundle, 'bundle', have.bundle, built + 1]] as const) {
     if (!want) continue;
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `process.stdout.write(${JSON.stringify(name)} + ' ' + process.argv.slice(2).join(' '));\n`);
+    utimesSync(file, mtime, mtime);
   }
   return { bin, bundle, modules };
 }
@@ -124,7 +127,7 @@ test('bin/l4lb: runs the compiled modules without a bundle, or when a tsc since 
   const none = layout(t, { bundle: false, modules: true });
   assert.deepEqual(node(none.bin, ['version']), { status: 0, stdout: 'modules version', stderr: '' });
   const stale = layout(t, { bundle: true, modules: true });
-  const past = new Date(Date.now() - 60_000);
+  const past = Date.now() / 1000 - 120;
   utimesSync(stale.bundle, past, past);
   assert.deepEqual(node(stale.bin, ['version']), { status: 0, stdout: 'modules version', stderr: '' });
 });
