@@ -65,19 +65,30 @@ test('bundle: the same output and exit code as the compiled modules, command by 
   }
 });
 
-test('bundle: nothing in it reads files relative to itself, and only koffi and @kubernetes/client-node stay outside', () => {
+/** The packages the bundle imports at run time (static and dynamic imports; node: built-ins left out). */
+function externalPackages(): string[] {
   const text = readFileSync(BUNDLE, 'utf8');
-  // The require() shim of the banner is the one use: a module that reads a
-  // file beside its own URL (as version.ts once did) would read it beside
-  // dist/bundle/ instead.
-  assert.equal(text.match(/import\.meta/g)?.length, 1, 'import.meta is used only by the banner');
   const specifiers = new Set([
     ...[...text.matchAll(/^import\s[^'"]*?from\s*["']([^"']+)["'];?$/gm)].map((m) => m[1]!),
     ...[...text.matchAll(/^import\s*["']([^"']+)["'];?$/gm)].map((m) => m[1]!),
     ...[...text.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]!),
   ]);
-  const packages = [...specifiers].filter((s) => !s.startsWith('node:')).sort();
-  assert.deepEqual(packages, ['@kubernetes/client-node', 'koffi']);
+  return [...specifiers].filter((s) => !s.startsWith('node:')).sort();
+}
+
+test('bundle: nothing in it reads files relative to itself, and only koffi and @kubernetes/client-node stay outside', () => {
+  // The require() shim of the banner is the one use: a module that reads a
+  // file beside its own URL (as version.ts once did) would read it beside
+  // dist/bundle/ instead.
+  assert.equal(readFileSync(BUNDLE, 'utf8').match(/import\.meta/g)?.length, 1, 'import.meta is used only by the banner');
+  assert.deepEqual(externalPackages(), ['@kubernetes/client-node', 'koffi']);
+});
+
+test('package.json: dependencies are what the bundle imports at run time; what it holds inside is a devDependency', () => {
+  // The image keeps only dependencies (npm prune --omit=dev): a missing one
+  // breaks it, a bundled one only makes it bigger.
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+  assert.deepEqual(Object.keys(pkg.dependencies ?? {}).sort(), externalPackages(), 'move bundled packages to devDependencies (npm install -D --save-exact), external ones to dependencies');
 });
 
 test('bundle: its source map points at the TypeScript sources', () => {

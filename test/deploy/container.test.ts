@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { ROOT, scratch, copyArgs, dockerStages, dockerignore, envArgs, read, type DockerStage } from './files.js';
 
@@ -97,7 +97,8 @@ test('container: the builder bundles as make build does, from what it copied, an
 /**
  * The runtime stage's files, laid out under a temp root as the Dockerfile's
  * COPY lines put them: context files from the checkout, builder outputs from
- * the checkout's build (`/src/X` is the checkout's X; node_modules linked).
+ * the checkout's build (`/src/X` is the checkout's X; node_modules as the
+ * builder's `npm prune --omit=dev` leaves it).
  */
 function imageLayout(): { root: string; home: string } {
   const root = scratch('image');
@@ -115,11 +116,29 @@ function imageLayout(): { root: string; home: string } {
       assert.ok(existsSync(local), `${src} (${local}) exists after make build`);
       const target = join(root, c.dest.endsWith('/') || c.sources.length > 1 ? join(destAbs, src.split('/').pop()!) : destAbs);
       mkdirSync(dirname(target), { recursive: true });
-      if (src.endsWith('node_modules')) symlinkSync(local, target);
+      if (src === '/src/node_modules') prunedNodeModules(target);
       else cpSync(local, target, { recursive: true });
     }
   }
   return { root, home: join(root, workdir) };
+}
+
+/**
+ * The checkout's node_modules after `npm prune --omit=dev`: each package of
+ * the lock not marked dev (and present: optional ones are for other
+ * platforms), copied without its nested node_modules (those are entries of
+ * their own). Copies, not a symlink: node resolves a linked package's imports
+ * from its real path, the checkout's full node_modules, which would hide a
+ * package the image lacks.
+ */
+function prunedNodeModules(target: string): void {
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const local = join(ROOT, path);
+    if (path === '' || entry.dev === true || !existsSync(local)) continue;
+    const nested = join(local, 'node_modules');
+    cpSync(local, join(target, relative('node_modules', path)), { recursive: true, filter: (src) => src !== nested });
+  }
 }
 
 test('container: the entrypoint in the image layout runs the same CLI as bin/l4lb', () => {
@@ -134,6 +153,20 @@ test('container: the entrypoint in the image layout runs the same CLI as bin/l4l
   }
   assert.match(run(entry, ['version'], { L4LB_HOME: home }).stdout, /^l4lb \d+\.\d+\.\d+ /);
   assert.ok(existsSync(join(home, 'dist/bundle/l4lb.mjs')) && !existsSync(join(home, 'dist/controller')), 'the image runs the bundle: no compiled modules beside it');
+  // What the bundle leaves outside it loads from the image's node_modules
+  // (koffi opening libc, the Kubernetes client's whole module graph); what it
+  // holds inside is not shipped again.
+  writeFileSync(join(home, 'dist/bundle/externals.mjs'), [
+    "const koffi = (await import('koffi')).default;",
+    'koffi.load(null);',
+    "const k8s = await import('@kubernetes/client-node');",
+    'console.log(typeof koffi.load, typeof k8s.KubeConfig, typeof k8s.Watch);',
+  ].join('\n'));
+  const ext = run(process.execPath, [join(home, 'dist/bundle/externals.mjs')]);
+  assert.equal(ext.status, 0, ext.stderr);
+  assert.equal(ext.stdout, 'function function function\n');
+  for (const bundled of ['winston', 'prom-client', 'commander', 'dns-packet', 'esbuild', 'typescript'])
+    assert.ok(!existsSync(join(home, 'node_modules', bundled)), `${bundled} is not in the image's node_modules`);
   // The image's prepare-node.mjs is the bundled one (the sysctl module inside): it must run without dist/controller.
   const sys = fakeSysctls('6.1.0');
   const r = run(process.execPath, [join(home, 'deploy/container/prepare-node.mjs'), '--skip-modprobe', '--sysctl-root', sys]);
