@@ -91,7 +91,7 @@ test('package.json: dependencies are what the bundle imports at run time; what i
   assert.deepEqual(Object.keys(pkg.dependencies ?? {}).sort(), externalPackages(), 'move bundled packages to devDependencies (npm install -D --save-exact), external ones to dependencies');
 });
 
-test('bundle: its source map points at the TypeScript sources', () => {
+test('bundle: its source map points at the TypeScript sources, and stack traces do with --enable-source-maps', (t) => {
   assert.match(readFileSync(BUNDLE, 'utf8'), /\n\/\/# sourceMappingURL=l4lb\.mjs\.map\n?$/);
   const map = JSON.parse(readFileSync(`${BUNDLE}.map`, 'utf8')) as { sources: string[] };
   const ours = map.sources.filter((s) => !s.includes('node_modules/'));
@@ -100,6 +100,14 @@ test('bundle: its source map points at the TypeScript sources', () => {
     assert.match(s, /\.ts$/, `${s}: a compiled .js, not its .ts`);
     assert.ok(existsSync(resolve(dirname(BUNDLE), s)), `${s} exists`);
   }
+  // A stack taken where `l4lb version` writes its line.
+  const dir = mkdtempSync(join(tmpdir(), 'l4lb-stack-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const hook = join(dir, 'hook.cjs');
+  writeFileSync(hook, "const w = process.stdout.write.bind(process.stdout);\nprocess.stdout.write = (s) => w(new Error('here').stack + '\\n' + s);\n");
+  const r = spawnSync(process.execPath, ['--enable-source-maps', '--require', hook, BUNDLE, 'version'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`at .*\\(${join(ROOT, 'controller/cli/program.ts').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:\\d+:\\d+\\)`), r.stdout);
 });
 
 test('bundle: make build leaves it newer than the compiled modules, so bin/l4lb runs it', () => {
