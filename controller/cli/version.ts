@@ -10,9 +10,17 @@ export interface VersionInfo {
   platform: string;
 }
 
+// Set by scripts/bundle.mjs (esbuild `define`) to package.json's version:
+// the bundle, dist/bundle/l4lb.mjs, has no package.json three directories up.
+declare const L4LB_VERSION: string | undefined;
+
 export function versionInfo(): VersionInfo {
-  // dist/controller/cli/version.js -> repository root (package.json ships beside dist/).
+  const version = typeof L4LB_VERSION === 'string' ? L4LB_VERSION : packageVersion();
+  return { version, node: process.version, platform: `${process.platform}/${process.arch}` };
+}
+
+/** The compiled modules: dist/controller/cli/version.js -> repository root (package.json ships beside dist/). */
+function packageVersion(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  const pkg = JSON.parse(readFileSync(join(here, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
-  return { version: pkg.version, node: process.version, platform: `${process.platform}/${process.arch}` };
+  return (JSON.parse(readFileSync(join(here, '..', '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 }

@@ -1,13 +1,14 @@
 // deploy/container, offline (no container runtime here): the Dockerfile only
 // copies what exists and what the build context lets in; the image's compile
-// takes no test code; the runtime stage's files, laid out as the Dockerfile
-// lays them, run the same CLI as the checkout; prepare-node.mjs loads the
-// modules and sets the daemon's sysctls.
+// takes no test code and is bundled as make build bundles it; the runtime
+// stage's files, laid out as the Dockerfile lays them, run the same CLI as
+// the checkout (from the bundle); prepare-node.mjs loads the modules and sets
+// the daemon's sysctls.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { ROOT, scratch, copyArgs, dockerStages, dockerignore, envArgs, read, type DockerStage } from './files.js';
 
@@ -72,17 +73,32 @@ test('container: the image compiles the daemon and CLI without test or bench cod
   assert.ok(files.includes('controller/cli/main.ts') && files.includes('native/ffi/libc.ts'), 'the CLI and the native layer are compiled');
   const strays = files.filter((f) => !f.startsWith('node_modules/') && (!/^(controller|native)\//.test(f) || f.endsWith('.test.ts')));
   assert.deepEqual(strays, [], 'nothing outside controller/ and native/, no tests (an import of test code would pull it in)');
-  // The runtime stage copies exactly the compiled trees.
-  const runtime = stages().at(-1)!;
-  const fromBuilder = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args)).filter((c) => c.flags.get('from') === 'builder');
+});
+
+test('container: the builder bundles as make build does, from what it copied, and the runtime stage takes only the bundles', () => {
+  const [builder, runtime] = stages();
+  // Compile, bundle, then drop the dev packages (esbuild among them).
+  const runs = instr(builder!, 'RUN').join('\n');
+  const order = ['tsc -p deploy/container/tsconfig.image.json', 'node scripts/bundle.mjs', 'npm prune --omit=dev'].map((s) => runs.indexOf(s));
+  assert.ok(order.every((i, n) => i >= 0 && (n === 0 || i > order[n - 1]!)), `builder RUN: tsc, bundle, prune in that order:\n${runs}`);
+  // Each entry point of scripts/bundle.mjs is in the builder: compiled by the image's tsc or copied in.
+  const copied = builder!.instructions.filter((i) => i.op === 'COPY').flatMap((i) => copyArgs(i.args).sources);
+  const entries = [...read('scripts/bundle.mjs').matchAll(/\bin: '([^']+)'/g)].map((m) => m[1]!);
+  assert.deepEqual(entries, ['dist/controller/cli/main.js', 'deploy/container/prepare-node.mjs']);
+  assert.ok(copied.includes('scripts/bundle.mjs') && copied.includes('deploy/container/prepare-node.mjs') && copied.includes('controller'), copied.join(' '));
+  // The runtime stage: the bundles, not the compiled trees (so bin/l4lb has only the bundle to run).
+  const fromBuilder = runtime!.instructions.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args)).filter((c) => c.flags.get('from') === 'builder');
   const dist = fromBuilder.flatMap((c) => c.sources).filter((s) => s.startsWith('/src/dist/'));
-  assert.deepEqual(dist.sort(), ['/src/dist/controller', '/src/dist/native']);
+  assert.deepEqual(dist.sort(), ['/src/dist/bundle/l4lb.mjs', '/src/dist/bundle/prepare-node.mjs']);
+  // make build writes the same files (the image layout below copies them from the checkout).
+  for (const f of dist) assert.ok(existsSync(join(ROOT, relative('/src', f))), `${f}: run make build`);
 });
 
 /**
  * The runtime stage's files, laid out under a temp root as the Dockerfile's
  * COPY lines put them: context files from the checkout, builder outputs from
- * the checkout's build (`/src/X` is the checkout's X; node_modules linked).
+ * the checkout's build (`/src/X` is the checkout's X; node_modules as the
+ * builder's `npm prune --omit=dev` leaves it).
  */
 function imageLayout(): { root: string; home: string } {
   const root = scratch('image');
@@ -100,11 +116,29 @@ function imageLayout(): { root: string; home: string } {
       assert.ok(existsSync(local), `${src} (${local}) exists after make build`);
       const target = join(root, c.dest.endsWith('/') || c.sources.length > 1 ? join(destAbs, src.split('/').pop()!) : destAbs);
       mkdirSync(dirname(target), { recursive: true });
-      if (src.endsWith('node_modules')) symlinkSync(local, target);
+      if (src === '/src/node_modules') prunedNodeModules(target);
       else cpSync(local, target, { recursive: true });
     }
   }
   return { root, home: join(root, workdir) };
+}
+
+/**
+ * The checkout's node_modules after `npm prune --omit=dev`: each package of
+ * the lock not marked dev (and present: optional ones are for other
+ * platforms), copied without its nested node_modules (those are entries of
+ * their own). Copies, not a symlink: node resolves a linked package's imports
+ * from its real path, the checkout's full node_modules, which would hide a
+ * package the image lacks.
+ */
+function prunedNodeModules(target: string): void {
+  const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { dev?: boolean }> };
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    const local = join(ROOT, path);
+    if (path === '' || entry.dev === true || !existsSync(local)) continue;
+    const nested = join(local, 'node_modules');
+    cpSync(local, join(target, relative('node_modules', path)), { recursive: true, filter: (src) => src !== nested });
+  }
 }
 
 test('container: the entrypoint in the image layout runs the same CLI as bin/l4lb', () => {
@@ -118,7 +152,22 @@ test('container: the entrypoint in the image layout runs the same CLI as bin/l4l
     assert.equal(image.stderr, checkout.stderr, `l4lb ${args.join(' ')}: stderr`);
   }
   assert.match(run(entry, ['version'], { L4LB_HOME: home }).stdout, /^l4lb \d+\.\d+\.\d+ /);
-  // prepare-node.mjs imports the compiled sysctl module relative to itself: it must resolve in the image too.
+  assert.ok(existsSync(join(home, 'dist/bundle/l4lb.mjs')) && !existsSync(join(home, 'dist/controller')), 'the image runs the bundle: no compiled modules beside it');
+  // What the bundle leaves outside it loads from the image's node_modules
+  // (koffi opening libc, the Kubernetes client's whole module graph); what it
+  // holds inside is not shipped again.
+  writeFileSync(join(home, 'dist/bundle/externals.mjs'), [
+    "const koffi = (await import('koffi')).default;",
+    'koffi.load(null);',
+    "const k8s = await import('@kubernetes/client-node');",
+    'console.log(typeof koffi.load, typeof k8s.KubeConfig, typeof k8s.Watch);',
+  ].join('\n'));
+  const ext = run(process.execPath, [join(home, 'dist/bundle/externals.mjs')]);
+  assert.equal(ext.status, 0, ext.stderr);
+  assert.equal(ext.stdout, 'function function function\n');
+  for (const bundled of ['winston', 'prom-client', 'commander', 'dns-packet', 'esbuild', 'typescript'])
+    assert.ok(!existsSync(join(home, 'node_modules', bundled)), `${bundled} is not in the image's node_modules`);
+  // The image's prepare-node.mjs is the bundled one (the sysctl module inside): it must run without dist/controller.
   const sys = fakeSysctls('6.1.0');
   const r = run(process.execPath, [join(home, 'deploy/container/prepare-node.mjs'), '--skip-modprobe', '--sysctl-root', sys]);
   assert.equal(r.status, 0, r.stdout + r.stderr);

@@ -249,13 +249,13 @@ test('kubernetes: the init container runs prepare-node.mjs from the image on the
   const c = container('prepare-node');
   const cmd = c.command ?? [];
   assert.equal(cmd[0], 'node');
-  // Where the Dockerfile puts prepare-node.mjs.
+  // Where the Dockerfile puts prepare-node.mjs (the builder's bundled one).
   const runtime = dockerStages(read('deploy/container/Dockerfile')).at(-1)!;
   const workdir = runtime.instructions.find((i) => i.op === 'WORKDIR')!.args;
   const copied = runtime.instructions
     .filter((i) => i.op === 'COPY')
     .map((i) => copyArgs(i.args))
-    .find((a) => a.sources.includes('deploy/container/prepare-node.mjs'));
+    .find((a) => a.sources.includes('/src/dist/bundle/prepare-node.mjs'));
   assert.ok(copied, 'the image contains prepare-node.mjs');
   const inImage = copied.dest.startsWith('/') ? copied.dest : `${workdir}/${copied.dest}`;
   assert.equal(cmd[1], inImage);
