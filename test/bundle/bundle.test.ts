@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { repoRoot } from '../harness/paths.js';
@@ -163,4 +163,44 @@ test('bin/l4lb: an error inside the program is not mistaken for a missing build'
   assert.equal(r.status, 1);
   assert.match(r.stderr, /Cannot find package 'l4lb-no-such-package'/);
   assert.doesNotMatch(r.stderr + r.stdout, /not built yet|modules version/);
+});
+
+/** The layout with node_modules (koffi) and a bundle stand-in that prints its PID and node flags. */
+function flagsLayout(t: { after: (fn: () => void) => void }, withModules = true): string {
+  const { bin, bundle } = layout(t, { bundle: true, modules: false });
+  if (withModules) symlinkSync(join(ROOT, 'node_modules'), join(dirname(dirname(bin)), 'node_modules'));
+  writeFileSync(bundle, "process.stdout.write(JSON.stringify({ pid: process.pid, flags: process.execArgv, args: process.argv.slice(2) }));\n");
+  return bin;
+}
+
+function runBin(bin: string, args: string[], env: Record<string, string | undefined> = {}): { pid: number; status: number | null; out: { pid: number; flags: string[]; args: string[] } | undefined; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, L4LB_NODE_FLAGS: undefined, ...env } });
+  return { pid: r.pid, status: r.status, out: r.stdout ? (JSON.parse(r.stdout) as { pid: number; flags: string[]; args: string[] }) : undefined, stderr: r.stderr };
+}
+
+test('bin/l4lb run: re-executes itself in place with the V8 heap flags; node flags given come after them', (t) => {
+  const bin = flagsLayout(t);
+  const r = runBin(bin, ['run', '--mesos', 'http://m:5050']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(r.out?.pid, r.pid, 'the same process (execve), not a child');
+  assert.deepEqual(r.out?.flags, ['--max-semi-space-size=4', '--heap-growing-percent=20']);
+  assert.deepEqual(r.out?.args, ['run', '--mesos', 'http://m:5050']);
+  const mine = spawnSync(process.execPath, ['--max-semi-space-size=8', bin, 'run'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, L4LB_NODE_FLAGS: undefined } });
+  assert.deepEqual((JSON.parse(mine.stdout) as { flags: string[] }).flags, ['--max-semi-space-size=4', '--heap-growing-percent=20', '--max-semi-space-size=8']);
+});
+
+test('bin/l4lb: other commands keep node as started; L4LB_NODE_FLAGS replaces the flags, empty turns them off', (t) => {
+  const bin = flagsLayout(t);
+  assert.deepEqual(runBin(bin, ['get', 'vips']).out?.flags, []);
+  assert.deepEqual(runBin(bin, ['run'], { L4LB_NODE_FLAGS: '--max-semi-space-size=2' }).out?.flags, ['--max-semi-space-size=2']);
+  assert.deepEqual(runBin(bin, ['run'], { L4LB_NODE_FLAGS: '' }).out?.flags, []);
+});
+
+test('bin/l4lb run: without koffi it says so in one line and runs with V8 defaults', (t) => {
+  const bin = flagsLayout(t, false);
+  const r = runBin(bin, ['run']);
+  assert.equal(r.status, 0);
+  assert.deepEqual(r.out?.flags, []);
+  assert.match(r.stderr, /^l4lb: running without the V8 heap flags --max-semi-space-size=4 --heap-growing-percent=20: .*koffi.*\n$/);
 });
