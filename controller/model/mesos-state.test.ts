@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { applyMesosEvent, emptySnapshot, snapshotFromState, snapshotTask, snapshotTasks, type MesosSnapshot } from './mesos-state.js';
+import { applyMesosEvent, emptySnapshot, rawTask, snapshotFromState, snapshotTask, snapshotTasks, type MesosSnapshot } from './mesos-state.js';
 import { VipTable } from './table.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/dcos-net/', import.meta.url));
@@ -64,7 +64,7 @@ describe('applyMesosEvent', () => {
       const ts = i === 500 ? 1000 : i === 1000 ? 500 : i;
       applyMesosEvent(snap, updated('web', 'TASK_RUNNING', 'TASK_RUNNING', ts));
     }
-    const raw = snap.tasks.get('F0/web')!;
+    const raw = rawTask(snap, 'F0/web')!;
     assert.equal((raw['statuses'] as unknown[]).length, 1);
     assert.equal(((raw['statuses'] as Array<Record<string, unknown>>)[0]!)['timestamp'], 1000);
     const r = snapshotTask(snap, 'F0/web', OPTS);

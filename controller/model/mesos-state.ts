@@ -15,13 +15,31 @@ import { parseIpv4 } from './ip.js';
 import { mesosTaskId, mesosTaskState, newestStatus, parseMesosTask } from './mesos-task.js';
 import type { Task } from './types.js';
 
+/**
+ * A raw task as the snapshot keeps it: slimmed (slimTask) and as JSON text,
+ * which takes half the memory of the object tree (10,000 tasks of 10 IPs:
+ * 10.8 MB against 20.7 MB); parsed again only when the task is re-read. The
+ * ids the fold looks tasks up by stay outside the text.
+ */
+export interface KeptTask {
+  agentId: string | undefined;
+  frameworkId: string | undefined;
+  json: string;
+}
+
 export interface MesosSnapshot {
   /** agent id -> agent_info.hostname */
   agents: Map<string, string | undefined>;
   /** framework id -> framework_info.name */
   frameworks: Map<string, string | undefined>;
   /** `frameworkId/taskId` -> raw task, statuses merged in */
-  tasks: Map<string, JsonObject>;
+  tasks: Map<string, KeptTask>;
+}
+
+/** A task of the snapshot as raw JSON (slimmed), or undefined. */
+export function rawTask(snap: MesosSnapshot, id: string): JsonObject | undefined {
+  const kept = snap.tasks.get(id);
+  return kept === undefined ? undefined : (JSON.parse(kept.json) as JsonObject);
 }
 
 export function emptySnapshot(): MesosSnapshot {
@@ -69,7 +87,7 @@ function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
   const id = mesosTaskId(raw);
   if (id === undefined) return undefined;
   if (mesosTaskState(str(raw, 'state')) === 'terminal') snap.tasks.delete(id);
-  else snap.tasks.set(id, slimTask(raw));
+  else snap.tasks.set(id, { agentId: str(raw, 'agent_id', 'value'), frameworkId: str(raw, 'framework_id', 'value'), json: JSON.stringify(slimTask(raw)) });
   return id;
 }
 
@@ -95,9 +113,9 @@ export type MesosEventEffect =
   | { kind: 'tasks'; taskIds: string[] }
   | { kind: 'none' };
 
-function tasksWhere(snap: MesosSnapshot, path: 'agent_id' | 'framework_id', id: string): string[] {
+function tasksWhere(snap: MesosSnapshot, field: 'agentId' | 'frameworkId', id: string): string[] {
   const out: string[] = [];
-  for (const [key, raw] of snap.tasks) if (str(raw, path, 'value') === id) out.push(key);
+  for (const [key, kept] of snap.tasks) if (kept[field] === id) out.push(key);
   return out;
 }
 
@@ -130,7 +148,7 @@ export function applyMesosEvent(snap: MesosSnapshot, event: unknown): MesosEvent
       const tId = str(taskId, 'value');
       if (status === undefined || fwId === undefined || tId === undefined) return { kind: 'none' };
       const id = `${fwId}/${tId}`;
-      const prev = snap.tasks.get(id) ?? { task_id: taskId, framework_id: fw, agent_id: status['agent_id'] };
+      const prev = rawTask(snap, id) ?? { task_id: taskId, framework_id: fw, agent_id: status['agent_id'] };
       const statuses = Array.isArray(prev['statuses']) ? prev['statuses'] : [];
       const state = str(event, 'task_updated', 'state') ?? str(status, 'state');
       // Only the newest status (by timestamp) is ever read, so only it is kept:
@@ -143,13 +161,13 @@ export function applyMesosEvent(snap: MesosSnapshot, event: unknown): MesosEvent
     }
     case 'AGENT_ADDED': {
       const id = addAgent(snap, obj(event, 'agent_added', 'agent'));
-      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'agent_id', id) };
+      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'agentId', id) };
     }
     case 'FRAMEWORK_ADDED':
     case 'FRAMEWORK_UPDATED': {
       const key = str(event, 'type') === 'FRAMEWORK_ADDED' ? 'framework_added' : 'framework_updated';
       const id = addFramework(snap, obj(event, key, 'framework'));
-      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'framework_id', id) };
+      return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: tasksWhere(snap, 'frameworkId', id) };
     }
     default:
       return { kind: 'none' }; // HEARTBEAT, *_REMOVED, unknown types
@@ -180,7 +198,7 @@ const defaultResolve = (hostname: string): string | undefined =>
 
 /** Normalize one task of the snapshot, or say why it is held back. */
 export function snapshotTask(snap: MesosSnapshot, id: string, opts: MesosTasksOptions): MesosTaskOutcome | undefined {
-  const raw = snap.tasks.get(id);
+  const raw = rawTask(snap, id);
   if (raw === undefined) return undefined;
   const held = (reason: HeldReason, message: string): MesosTaskOutcome => ({ ok: false, held: { id, reason, message } });
   const agentId = str(raw, 'agent_id', 'value');

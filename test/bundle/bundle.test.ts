@@ -184,16 +184,16 @@ test('bin/l4lb run: re-executes itself in place with the V8 heap flags; node fla
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
   assert.equal(r.out?.pid, r.pid, 'the same process (execve), not a child');
-  assert.deepEqual(r.out?.flags, ['--max-semi-space-size=4', '--heap-growing-percent=20']);
+  assert.deepEqual(r.out?.flags, ['--max-semi-space-size=2', '--heap-growing-percent=20']);
   assert.deepEqual(r.out?.args, ['run', '--mesos', 'http://m:5050']);
   const mine = spawnSync(process.execPath, ['--max-semi-space-size=8', bin, 'run'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, L4LB_NODE_FLAGS: undefined } });
-  assert.deepEqual((JSON.parse(mine.stdout) as { flags: string[] }).flags, ['--max-semi-space-size=4', '--heap-growing-percent=20', '--max-semi-space-size=8']);
+  assert.deepEqual((JSON.parse(mine.stdout) as { flags: string[] }).flags, ['--max-semi-space-size=2', '--heap-growing-percent=20', '--max-semi-space-size=8']);
 });
 
 test('bin/l4lb: other commands keep node as started; L4LB_NODE_FLAGS replaces the flags, empty turns them off', (t) => {
   const bin = flagsLayout(t);
   assert.deepEqual(runBin(bin, ['get', 'vips']).out?.flags, []);
-  assert.deepEqual(runBin(bin, ['run'], { L4LB_NODE_FLAGS: '--max-semi-space-size=2' }).out?.flags, ['--max-semi-space-size=2']);
+  assert.deepEqual(runBin(bin, ['run'], { L4LB_NODE_FLAGS: '--max-semi-space-size=1' }).out?.flags, ['--max-semi-space-size=1']);
   assert.deepEqual(runBin(bin, ['run'], { L4LB_NODE_FLAGS: '' }).out?.flags, []);
 });
 
@@ -202,5 +202,5 @@ test('bin/l4lb run: without koffi it says so in one line and runs with V8 defaul
   const r = runBin(bin, ['run']);
   assert.equal(r.status, 0);
   assert.deepEqual(r.out?.flags, []);
-  assert.match(r.stderr, /^l4lb: running without the V8 heap flags --max-semi-space-size=4 --heap-growing-percent=20: .*koffi.*\n$/);
+  assert.match(r.stderr, /^l4lb: running without the V8 heap flags --max-semi-space-size=2 --heap-growing-percent=20: .*koffi.*\n$/);
 });
