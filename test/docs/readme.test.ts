@@ -371,11 +371,14 @@ function sources(dir: string): string[] {
   return out;
 }
 
+const BIN = readFileSync(join(ROOT, 'bin/l4lb'), 'utf8');
+
 test('every L4LB_* variable in the README is a setting or one the code reads', () => {
   const known = new Set(SETTINGS.map(envName));
   for (const dir of ['controller', 'test/harness', 'test/demo', 'bench']) {
     for (const f of sources(join(ROOT, dir))) for (const m of readFileSync(f, 'utf8').matchAll(/process\.env\.(L4LB_[A-Z0-9_]+)/g)) known.add(m[1]!);
   }
+  for (const m of BIN.matchAll(/process\.env\.(L4LB_[A-Z0-9_]+)/g)) known.add(m[1]!);
   const unknown = README.split('\n').flatMap((l, i) => [...l.matchAll(/\bL4LB_[A-Z0-9_]+/g)].filter((m) => !known.has(m[0])).map((m) => `README.md:${i + 1}: ${m[0]}`));
   assert.deepEqual(unknown, []);
 });
@@ -385,6 +388,8 @@ test('every inline config key and --flag in the README exists', () => {
   const sections = new Set(SETTINGS.filter((s) => s.key.includes('.')).map((s) => s.key.split('.')[0]!));
   const flags = new Set(allCommands(buildProgram(() => undefined)).flatMap((c) => c.options.flatMap((o) => [o.long, o.short].filter((x): x is string => !!x))));
   flags.add('--help');
+  // The node flags bin/l4lb gives `l4lb run` (its RUN_FLAGS default).
+  for (const m of (/const RUN_FLAGS = .*/.exec(BIN)?.[0] ?? '').matchAll(/--[a-z][a-z0-9-]*/g)) flags.add(m[0]);
   const problems: string[] = [];
   for (const s of spans) {
     const key = /^([a-z][a-z0-9]*)\.([a-z][a-z0-9-]*)$/.exec(s.text);
