@@ -28,7 +28,7 @@ export interface Config {
     drainTimeoutMs: number;
   };
   reconcile: { resyncIntervalMs: number; minIntervalMs: number };
-  dataplane: { interface: string; hairpin: boolean; iptables: string };
+  dataplane: { interface: string; hairpin: boolean; iptables: string; poolRoutes: boolean };
   stateDir: string;
   log: { level: LogLevel; format: LogFormat };
   /** Where each setting came from, for `l4lb status` and the start-up log line. */
@@ -77,7 +77,12 @@ export function loadConfig(input: LoadInput): Config {
       drainTimeoutMs: get<number>(l, 'ipvs.drain-timeout'),
     },
     reconcile: { resyncIntervalMs: get<number>(l, 'reconcile.resync-interval'), minIntervalMs: get<number>(l, 'reconcile.min-interval') },
-    dataplane: { interface: get<string>(l, 'dataplane.interface'), hairpin: get<boolean>(l, 'dataplane.hairpin'), iptables: get<string>(l, 'dataplane.iptables') },
+    dataplane: {
+      interface: get<string>(l, 'dataplane.interface'),
+      hairpin: get<boolean>(l, 'dataplane.hairpin'),
+      iptables: get<string>(l, 'dataplane.iptables'),
+      poolRoutes: get<boolean>(l, 'dataplane.pool-routes'),
+    },
     stateDir: get<string>(l, 'state-dir'),
     log: { level: get<LogLevel>(l, 'log.level'), format: get<LogFormat>(l, 'log.format') },
     origin: l.origin,

@@ -95,6 +95,12 @@ export const SETTINGS: readonly Setting[] = [
 
   // Node dataplane.
   { key: 'dataplane.interface', type: { kind: 'string', pattern: IFNAME, patternDoc: 'a Linux interface name (1-15 of A-Z a-z 0-9 _ . -)' }, default: 'minuteman', doc: 'Dummy interface that carries the VIP addresses (dcos-net uses `minuteman`).' },
+  {
+    key: 'dataplane.pool-routes',
+    type: { kind: 'bool' },
+    default: true,
+    doc: 'Make the named-VIP pools local with one `local` route per CIDR in table local (`ip route show table local proto 76`) instead of one address per named VIP: no per-VIP kernel work, and a pool address that is not a VIP is refused on the node instead of routed off it. IP VIPs always get an address. `false`: every VIP is an address on the link, as in dcos-net.',
+  },
   { key: 'dataplane.hairpin', type: { kind: 'bool' }, default: true, doc: 'Maintain the SNAT rule that lets a backend reach its own VIP.' },
   { key: 'dataplane.iptables', type: { kind: 'string' }, default: 'iptables', doc: 'iptables binary for the hairpin rule (`iptables-legacy` where nftables has no IPv4 NAT).' },
   { key: 'state-dir', type: { kind: 'string' }, default: '/run/l4lb', doc: 'Where l4lb records the IPVS services it created (tmpfs: lives exactly as long as the kernel table).' },

@@ -64,3 +64,49 @@ test('SRV answers only for forwarding VIPs, with the VIP port and the name as ta
   // Removals publish at once (before the address goes).
   assert.deepEqual(srvAnswers(last(), '_web-ui._tcp.myapp.marathon.l4lb.thisdcos.directory'), []);
 });
+
+test('a slow rebuild widens the coalescing window (ten rebuilds worth, at most 1 s); a fast one narrows it back', async (t) => {
+  const table = new VipTable();
+  for (let i = 0; i < 4; i++) table.upsertTask(task(`t${i}`, { ports: [port([`/app${i}:80`])] }));
+  const keys = table.vips().map((v) => v.key);
+  // A fake clock: each rebuild "takes" whatever `cost` says.
+  let clock = 0;
+  let cost = 0;
+  const published: number[] = [];
+  const a = new Announcer(
+    { addAddresses: () => undefined, removeAddresses: () => undefined },
+    () => { clock += cost; return table.names(); },
+    (z) => published.push(z.size),
+    () => table.vips(),
+    () => clock,
+  );
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+
+  assert.equal(a.coalesceMs(), 50);
+  cost = 30;
+  await a.added([keys[0]!]);
+  mock.timers.tick(50);
+  assert.deepEqual(published, [1]);
+  // That rebuild took 30 ms: the next addition waits 300 ms, not 50.
+  assert.equal(a.coalesceMs(), 300);
+  await a.added([keys[1]!]);
+  mock.timers.tick(299);
+  assert.deepEqual(published, [1]);
+  mock.timers.tick(1);
+  assert.deepEqual(published, [1, 2]);
+
+  // Never more than a second, however slow.
+  cost = 500;
+  await a.added([keys[2]!]);
+  mock.timers.tick(300);
+  assert.equal(a.coalesceMs(), 1000);
+  cost = 1;
+  await a.added([keys[3]!]);
+  mock.timers.tick(999);
+  assert.deepEqual(published, [1, 2, 3]);
+  mock.timers.tick(1);
+  assert.deepEqual(published, [1, 2, 3, 4]);
+  // A fast rebuild brings the window back to 50 ms.
+  assert.equal(a.coalesceMs(), 50);
+});

@@ -20,8 +20,17 @@ export interface AddressSink {
   removeAddresses(addrs: readonly string[]): unknown;
 }
 
-/** How long additions to the DNS zone may be batched. */
+/** How long additions to the DNS zone may be batched, at least. */
 const PUBLISH_COALESCE_MS = 50;
+/**
+ * A rebuild of the whole zone costs time in proportion to the names (tens of
+ * ms at 10,000 in the test kernel), and a first sync announces in chunks all
+ * along its pass: wait this many times the last rebuild, so rebuilding takes
+ * at most about a tenth of the time however big the zone grows.
+ */
+const PUBLISH_COST_FACTOR = 10;
+/** A name never waits longer than this after its VIP forwards. */
+const PUBLISH_MAX_DELAY_MS = 1000;
 
 export class Announcer {
   /** VIP keys whose IPVS service exists (the reconciler said so). */
@@ -30,6 +39,8 @@ export class Announcer {
   private readonly refs = new Map<string, number>();
   private zone = new Zone([]);
   private publishPending = false;
+  /** How long the last rebuild took: the next coalescing window scales with it. */
+  private lastPublishMs = 0;
 
   constructor(
     private readonly addresses: AddressSink,
@@ -38,6 +49,8 @@ export class Announcer {
     private readonly onZone: (zone: Zone) => void,
     /** The desired VIPs (VipTable.vips()), for SRV; absent: no SRV records. */
     private readonly vips?: () => readonly Vip[],
+    /** Milliseconds, for the cost of a rebuild (tests pass a fake). */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** After the reconciler created or adopted these VIPs' services. */
@@ -83,12 +96,18 @@ export class Announcer {
     this.publishPending = true;
     setTimeout(() => {
       if (this.publishPending) this.publish();
-    }, PUBLISH_COALESCE_MS).unref();
+    }, this.coalesceMs()).unref();
+  }
+
+  /** The window additions wait in: 50 ms, or ten rebuilds' worth when rebuilds got slow (at most 1 s). */
+  coalesceMs(): number {
+    return Math.min(PUBLISH_MAX_DELAY_MS, Math.max(PUBLISH_COALESCE_MS, Math.ceil(PUBLISH_COST_FACTOR * this.lastPublishMs)));
   }
 
   /** Rebuilds the DNS zone from the model's names, keeping only addresses that forward. */
   publish(): void {
     this.publishPending = false;
+    const t0 = this.now();
     const srv = this.srvByName();
     const entries: ZoneName[] = [];
     for (const n of this.names()) {
@@ -101,6 +120,7 @@ export class Announcer {
     }
     this.zone = new Zone(entries);
     this.onZone(this.zone);
+    this.lastPublishMs = this.now() - t0;
   }
 
   /** SRV targets per relative name, from forwarding VIPs with named ports. */

@@ -191,6 +191,9 @@ export class Daemon {
       hairpin: cfg.dataplane.hairpin,
       iptables: cfg.dataplane.iptables,
       ipv6: cfg.vips.ipv6,
+      pools: cfg.dataplane.poolRoutes
+        ? [{ min: cfg.vips.ipv4Min, max: cfg.vips.ipv4Max }, ...(cfg.vips.ipv6 ? [{ min: cfg.vips.ipv6Min, max: cfg.vips.ipv6Max }] : [])]
+        : [],
     });
     const report = await this.dataplane.start();
     this.log[report.ok ? 'info' : 'warn']('node dataplane ready', {

@@ -6,6 +6,8 @@
 //                          or a link of that name exists and is not a dummy
 //   DP_ADDRESS             adding/removing VIP addresses failed (per address)
 //   DP_BAD_ADDRESS         a desired VIP is not an IPv4/IPv6 address
+//   DP_BAD_POOL            a VIP pool is not a range of one address family
+//   DP_ROUTE               a pool route cannot be listed, added or deleted
 //   DP_SYSCTL              a sysctl cannot be read or written (per key)
 //   DP_IPTABLES_MISSING    the iptables binary is not installed / not in PATH
 //   DP_IPTABLES_MODULE     a kernel module the rule needs is missing
@@ -18,6 +20,8 @@ export type DataplaneErrorCode =
   | 'DP_LINK'
   | 'DP_ADDRESS'
   | 'DP_BAD_ADDRESS'
+  | 'DP_BAD_POOL'
+  | 'DP_ROUTE'
   | 'DP_SYSCTL'
   | 'DP_IPTABLES_MISSING'
   | 'DP_IPTABLES_MODULE'

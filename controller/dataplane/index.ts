@@ -1,11 +1,12 @@
 // The node dataplane: everything on the node besides the IPVS services
-// themselves. VIP addresses on a dummy link (vip-addresses.ts), the sysctls
+// themselves. Local routes on lo for the named-VIP pools (pool-routes.ts), the
+// addresses of the other VIPs on a dummy link (vip-addresses.ts), the sysctls
 // IPVS forwarding needs (sysctl.ts), and the hairpin SNAT rule (hairpin.ts),
 // each owned, checked and repaired. See README.md for the choices.
 //
 // Order (anchors, items 9 and dn#130): start() sets sysctls, then the SNAT
-// rule, then the link, before any VIP address exists, so the first VIP
-// works from its first packet. A VIP's address is added after its IPVS
+// rule, then the link and the pool routes, before any VIP exists, so the
+// first VIP works from its first packet. A VIP's address is added after its IPVS
 // service and removed before it (the reconciler calls us in between).
 
 import { RtnlHandle } from '../../native/rtnl/index.js';
@@ -13,6 +14,7 @@ import type { Logger } from '../log.js';
 import { Hairpin, type HairpinFamilyResult, type IptablesRunner } from './hairpin.js';
 import { applySysctls, desiredSysctls, procSysctl, type SysctlIo, type SysctlResult, type SysctlWant } from './sysctl.js';
 import { canonicalVips, DEFAULT_VIP_LINK, VipAddresses, type AddressChange, type LinkState } from './vip-addresses.js';
+import { PoolRoutes, type Pool, type PoolRouteChange } from './pool-routes.js';
 
 export { DataplaneError, AddressError, type AddressFailure, type DataplaneErrorCode } from './errors.js';
 export {
@@ -26,6 +28,19 @@ export {
   type OnLinkAddr,
   type VipAddressesOptions,
 } from './vip-addresses.js';
+export {
+  coverPool,
+  describePrefix,
+  L4LB_ROUTE_PROTOCOL,
+  planPoolRoutes,
+  PoolRoutes,
+  POOL_ROUTE_LINK,
+  PrefixSet,
+  type Pool,
+  type PoolRouteChange,
+  type PoolRoutePlan,
+  type Prefix,
+} from './pool-routes.js';
 export {
   applySysctls,
   connReuseMode,
@@ -64,6 +79,12 @@ export interface DataplaneOptions {
   ip6tables?: string;
   /** IPv6 VIPs are enabled (config `vips.ipv6`): also keep the ip6tables rule. Default false. */
   ipv6?: boolean;
+  /**
+   * Named-VIP pools made local by one route per CIDR (config
+   * `dataplane.pool-routes`); their VIPs get no address. Default none: every
+   * VIP is an address on the link.
+   */
+  pools?: readonly Pool[];
   /** Force net.ipv4.vs.conn_reuse_mode (kernels with the 5.9 fix backported); default by kernel version. */
   connReuseMode?: 0 | 1;
   /** An rtnetlink handle in the node's namespace; default: one opened here and closed by stop(). */
@@ -82,6 +103,8 @@ export interface StartReport {
   /** Per family; empty when hairpin is disabled or failed (see problems). */
   hairpin: HairpinFamilyResult[];
   link: LinkState;
+  /** The pool routes: added now, or found in place. */
+  poolRoutes: PoolRouteChange;
   /** One sentence per thing that is not right, naming it. */
   problems: string[];
   /** Remarks that are not problems (e.g. conn_reuse_mode left alone). */
@@ -113,6 +136,7 @@ const COMPONENT = { component: 'dataplane' };
  */
 export class Dataplane {
   readonly addresses: VipAddresses;
+  readonly poolRoutes: PoolRoutes;
   readonly hairpin: Hairpin | undefined;
   private readonly log: Logger;
   private readonly rtnl: RtnlHandle;
@@ -128,6 +152,7 @@ export class Dataplane {
     this.ownsRtnl = opts.rtnl === undefined;
     this.rtnl = opts.rtnl ?? RtnlHandle.open();
     this.addresses = new VipAddresses({ rtnl: this.rtnl, link: opts.link ?? DEFAULT_VIP_LINK, logger: opts.logger });
+    this.poolRoutes = new PoolRoutes(this.rtnl, opts.pools ?? [], opts.logger);
     this.hairpin =
       opts.hairpin === false
         ? undefined
@@ -144,9 +169,9 @@ export class Dataplane {
 
   /**
    * Sysctls (set and verified), then the hairpin rule, then the VIP link
-   * (created, up). Existing addresses are left as they are (restart
-   * adoption: forwarding continues). Throws DP_LINK when the link cannot be
-   * made; sysctl and iptables failures are returned in `problems` (each
+   * (created, up) and the pool routes on it. Existing addresses are left as
+   * they are (restart adoption: forwarding continues). Throws DP_LINK when
+   * the link cannot be made, DP_ROUTE when a pool route cannot; sysctl and iptables failures are returned in `problems` (each
    * naming its key or command) with `ok: false`, and logged.
    */
   async start(): Promise<StartReport> {
@@ -170,7 +195,8 @@ export class Dataplane {
       }
     }
     const link = this.addresses.ensureLink();
-    const report: StartReport = { ok: problems.length === 0, kernelRelease, sysctls, hairpin, link, problems, notes, ms: Math.round(performance.now() - t0) };
+    const poolRoutes = this.poolRoutes.sync();
+    const report: StartReport = { ok: problems.length === 0, kernelRelease, sysctls, hairpin, link, poolRoutes, problems, notes, ms: Math.round(performance.now() - t0) };
     const changed = sysctls.filter((s) => s.changed).map((s) => `${s.key}=${s.after}`);
     this.log.info('dataplane started', {
       ...COMPONENT,
@@ -178,6 +204,8 @@ export class Dataplane {
       kernel: kernelRelease,
       link: link.name,
       linkCreated: link.created,
+      poolRoutes: [...poolRoutes.added, ...poolRoutes.unchanged],
+      poolRoutesAdded: poolRoutes.added.length,
       sysctlsChanged: changed,
       hairpin: this.hairpin ? hairpin.map((h) => `${h.family}:${h.actions.length ? 'added' : 'present'}`) : 'disabled',
       problems: problems.length,
@@ -193,7 +221,7 @@ export class Dataplane {
    * Throws DP_BAD_ADDRESS (nothing done) or AddressError (per address).
    */
   syncAddresses(desired: readonly string[]): AddressChange {
-    const want = canonicalVips(desired);
+    const want = this.needAddress(canonicalVips(desired));
     this.desired = new Set(want);
     const change = this.addresses.sync(want);
     this.logChange('synced VIP addresses', change);
@@ -202,7 +230,7 @@ export class Dataplane {
 
   /** Adds VIP addresses; call after the VIP's IPVS service exists, before DNS announces it. */
   addAddresses(addrs: readonly string[]): AddressChange {
-    const want = canonicalVips(addrs);
+    const want = this.needAddress(canonicalVips(addrs));
     if (this.desired) for (const a of want) this.desired.add(a);
     const change = this.addresses.add(want);
     this.logChange('added VIP addresses', change, 'debug');
@@ -211,7 +239,7 @@ export class Dataplane {
 
   /** Removes VIP addresses; call after DNS dropped the VIP, before its IPVS service is deleted. */
   removeAddresses(addrs: readonly string[]): AddressChange {
-    const gone = canonicalVips(addrs);
+    const gone = this.needAddress(canonicalVips(addrs));
     if (this.desired) for (const a of gone) this.desired.delete(a);
     const change = this.addresses.remove(gone);
     this.logChange('removed VIP addresses', change, 'debug');
@@ -245,15 +273,15 @@ export class Dataplane {
     }
     let addresses: AddressChange | undefined;
     try {
-      if (this.desired === undefined) {
-        const link = this.addresses.ensureLink();
-        if (link.created) repaired.push(`link ${link.name} recreated`);
-        else if (link.broughtUp) repaired.push(`link ${link.name} set up`);
-      } else {
-        const before = this.rtnl.linkFind(this.addresses.link);
+      const link = this.addresses.ensureLink();
+      if (link.created) repaired.push(`link ${link.name} recreated`);
+      else if (link.broughtUp) repaired.push(`link ${link.name} set up`);
+      // Routes before addresses: a pool VIP must never lose its locality.
+      const routes = this.poolRoutes.sync();
+      for (const r of routes.added) repaired.push(`pool route ${r} re-added on lo`);
+      for (const r of routes.removed) repaired.push(`pool route ${r} removed (no pool needs it)`);
+      if (this.desired !== undefined) {
         addresses = this.addresses.sync([...this.desired]);
-        if (before === undefined) repaired.push(`link ${this.addresses.link} recreated`);
-        else if (!before.up) repaired.push(`link ${this.addresses.link} set up`);
         for (const a of addresses.added) repaired.push(`address ${a} re-added on ${this.addresses.link}`);
         for (const a of addresses.removed) repaired.push(`address ${a} removed from ${this.addresses.link} (not a VIP)`);
       }
@@ -275,6 +303,11 @@ export class Dataplane {
    */
   stop(): void {
     if (this.ownsRtnl) this.rtnl.close();
+  }
+
+  /** The VIPs that need an address on the link: those no pool route covers. */
+  private needAddress(addrs: string[]): string[] {
+    return this.poolRoutes.prefixes.length === 0 ? addrs : addrs.filter((a) => !this.poolRoutes.set.has(a));
   }
 
   private logChange(msg: string, c: AddressChange, level: 'info' | 'debug' = 'info'): void {

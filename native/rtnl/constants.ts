@@ -9,11 +9,32 @@ export const RTM_SETLINK = 19;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
+export const RTM_NEWROUTE = 24;
+export const RTM_DELROUTE = 25;
+export const RTM_GETROUTE = 26;
 
 /** struct ifinfomsg: u8 family, u8 pad, u16 type, i32 index, u32 flags, u32 change. */
 export const IFINFOMSG_SIZE = 16;
 /** struct ifaddrmsg: u8 family, u8 prefixlen, u8 flags, u8 scope, u32 index. */
 export const IFADDRMSG_SIZE = 8;
+/** struct rtmsg: u8 family, dst_len, src_len, tos, table, protocol, scope, type; u32 flags. */
+export const RTMSG_SIZE = 12;
+
+// enum rtattr_type_t (rtnetlink.h), the route attributes l4lb reads or writes.
+export const RTA_DST = 1;
+export const RTA_OIF = 4;
+export const RTA_PRIORITY = 6;
+export const RTA_PREFSRC = 7;
+export const RTA_TABLE = 15;
+export const RTA_MAX = 30; // kernel 6.x; newer attributes are ignored by the decoder
+
+// Route types (enum RTN_*), tables (enum rt_class_t) and protocols (RTPROT_*).
+export const RTN_UNICAST = 1;
+export const RTN_LOCAL = 2;
+export const RT_TABLE_MAIN = 254;
+export const RT_TABLE_LOCAL = 255;
+export const RTPROT_KERNEL = 2;
+export const RTPROT_BOOT = 3;
 
 // enum IFLA_* (if_link.h).
 export const IFLA_ADDRESS = 1;

@@ -1,13 +1,10 @@
-// RtnlHandle: links and addresses over one NETLINK_ROUTE socket.
+// RtnlHandle: links, addresses and routes over one NETLINK_ROUTE socket.
 //
 // Each method is one request (or one dump) and names its `ip` equivalent.
 // Kernel refusals throw NetlinkError naming the object, e.g.
 //   add address 198.51.100.10/32 dev minuteman: EEXIST (the address is already on the link)
 // For many changes at once use `batch()`: requests without ACKs, one barrier
 // per sendmsg, errors mapped back to each request.
-//
-// Local routes (RTM_*ROUTE, `ip route add local ...`) will be a route.ts codec
-// beside link.ts/addr.ts with their methods here; nothing of it exists yet.
 
 import { AF_INET, AF_INET6, NETLINK_ROUTE } from '../netlink/constants.js';
 import { MessageWriter } from '../netlink/writer.js';
@@ -27,7 +24,8 @@ import {
   type LinkRef,
 } from './link.js';
 import { addrFamily, decodeAddr, encodeAddrAdd, encodeAddrDel, encodeAddrDump, type Addr, type AddrSpec } from './addr.js';
-import { RTM_NEWADDR, RTM_NEWLINK } from './constants.js';
+import { decodeRoute, describeRoute, encodeRouteAdd, encodeRouteDel, encodeRouteDump, routeFamily, type Route, type RouteSpec } from './route.js';
+import { RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE } from './constants.js';
 
 /** An address on a link given by name or ifindex. */
 export interface AddrOnLink extends Omit<AddrSpec, 'index'> {
@@ -39,6 +37,16 @@ export interface AddrFilter {
   link?: LinkRef;
   /** AF_INET or AF_INET6; default both. */
   family?: number;
+}
+
+export interface RouteFilter {
+  /** AF_INET or AF_INET6 (a route dump is per family). */
+  family: number;
+  table?: number;
+  protocol?: number;
+  /** Output ifindex. */
+  oif?: number;
+  type?: number;
 }
 
 /** Sentences for the errnos each operation commonly meets. */
@@ -61,6 +69,12 @@ const EXPLAIN: Record<string, Record<string, string>> = {
     EADDRNOTAVAIL: 'the address (with that prefix length) is not on the link',
     ENODEV: 'no such link',
   },
+  'add route': {
+    EEXIST: 'an equal route is already in the table',
+    ENODEV: 'no such link',
+    EINVAL: 'invalid route (host bits set in the prefix?)',
+  },
+  'delete route': { ESRCH: 'no such route', ENODEV: 'no such link' },
 };
 
 export class RtnlHandle {
@@ -182,6 +196,42 @@ export class RtnlHandle {
       if (index !== 0 && buf.readUInt32LE(m.start + 4) !== index) return;
       if (family !== 0 && buf[m.start] !== family) return;
       out.push(decodeAddr(buf, m));
+    });
+    return out;
+  }
+
+  // ---- routes ----
+
+  /** Equivalent to: `ip route add [local] DST/LEN dev LINK table T proto P`. EEXIST when an equal route exists. */
+  routeAdd(spec: RouteSpec): void {
+    routeFamily(spec); // validates before any I/O
+    const seq = this.begin();
+    encodeRouteAdd(this.w, seq, spec);
+    this.run('add route', describeRoute(spec), seq);
+  }
+
+  /** Equivalent to: `ip route del [local] DST/LEN dev LINK table T proto P`. ESRCH when absent. */
+  routeDel(spec: RouteSpec): void {
+    routeFamily(spec);
+    const seq = this.begin();
+    encodeRouteDel(this.w, seq, spec);
+    this.run('delete route', describeRoute(spec), seq);
+  }
+
+  /** Routes of one family, filtered. Equivalent to: `ip [-6] route show table all [proto P] [dev LINK] [type T]`. */
+  routeList(filter: RouteFilter): Route[] {
+    if (filter.family !== AF_INET && filter.family !== AF_INET6) throw new RangeError(`address family ${filter.family} is not AF_INET or AF_INET6`);
+    const out: Route[] = [];
+    const seq = this.begin();
+    encodeRouteDump(this.w, seq, filter.family);
+    this.sock.dump(this.w, seq, 'list routes', '', (buf, m) => {
+      if (m.type !== RTM_NEWROUTE) return;
+      const r = decodeRoute(buf, m);
+      if (filter.table !== undefined && r.table !== filter.table) return;
+      if (filter.protocol !== undefined && r.protocol !== filter.protocol) return;
+      if (filter.oif !== undefined && r.oif !== filter.oif) return;
+      if (filter.type !== undefined && r.type !== filter.type) return;
+      out.push(r);
     });
     return out;
   }

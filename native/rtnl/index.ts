@@ -1,7 +1,7 @@
-// rtnetlink: links and addresses (the `ip link` / `ip addr` subset l4lb needs).
-// The codecs (link.ts, addr.ts) are pure; RtnlHandle does the I/O.
-// Local routes will join as route.ts + RtnlHandle methods.
-export { RtnlHandle, type AddrOnLink, type AddrFilter } from './handle.js';
+// rtnetlink: links, addresses and routes (the `ip link` / `ip addr` /
+// `ip route` subset l4lb needs). The codecs (link.ts, addr.ts, route.ts) are
+// pure; RtnlHandle does the I/O.
+export { RtnlHandle, type AddrOnLink, type AddrFilter, type RouteFilter } from './handle.js';
 export {
   type Link,
   type LinkRef,
@@ -14,4 +14,5 @@ export {
   encodeLinkSetUp,
 } from './link.js';
 export { type Addr, type AddrSpec, describeAddr, decodeAddr, encodeAddrAdd, encodeAddrDel, encodeAddrDump } from './addr.js';
+export { type Route, type RouteSpec, describeRoute, decodeRoute, encodeRouteAdd, encodeRouteDel, encodeRouteDump, routeFamily } from './route.js';
 export * from './constants.js';

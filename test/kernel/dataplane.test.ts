@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  cleanupAfter, createBackend, ip, iptables, ipvsadm, requireKernel, run, startHttpServer, sysctl, type Backend,
+  cleanupAfter, createBackend, getFrom, ip, iptables, ipvsadm, requireKernel, run, startHttpServer, sysctl, type Backend,
 } from './lib.js';
 import { Dataplane, DataplaneError, AddressError, HAIRPIN_COMMENT, VipAddresses } from '../../controller/dataplane/index.js';
 import { RtnlHandle } from '../../native/rtnl/index.js';
@@ -197,31 +197,6 @@ test('a link of that name that is not a dummy is refused, naming it', async () =
 const VIP = '198.51.100.30';
 let backends: Backend[] = [];
 
-/** N sequential HTTP GETs to the VIP from inside a backend's namespace (node, fresh connection each): bodies or TIMEOUT/ERR. */
-async function getFrom(b: Backend, n: number, timeoutMs: number): Promise<string[]> {
-  const script = `
-const http = require('http');
-const [vip, n, to] = process.argv.slice(1);
-(async () => {
-  const out = [];
-  for (let i = 0; i < Number(n); i++) {
-    out.push(await new Promise((resolve) => {
-      const req = http.get({ host: vip, port: 80, path: '/', agent: false, timeout: Number(to) }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve(body.trim()));
-      });
-      req.on('timeout', () => { req.destroy(); resolve('TIMEOUT'); });
-      req.on('error', (e) => resolve('ERR:' + (e.code || e.message)));
-    }));
-  }
-  process.stdout.write(JSON.stringify(out));
-})();`;
-  const { stdout } = await b.exec(process.execPath, ['-e', script, VIP, String(n), String(timeoutMs)]);
-  return JSON.parse(stdout) as string[];
-}
-
 function count(results: readonly string[]): Record<string, number> {
   const c: Record<string, number> = {};
   for (const r of results) c[r] = (c[r] ?? 0) + 1;
@@ -240,7 +215,7 @@ test('hairpin WITHOUT the rule: a backend scheduled to itself through its VIP fa
   await iptables('-w', '5', '-t', 'nat', '-F', 'POSTROUTING');
   assert.deepEqual(await ownedRules(), []);
 
-  const results = await getFrom(backends[0]!, 6, 3000);
+  const results = await getFrom(backends[0]!, VIP, 6, 3000);
   const c = count(results);
   t.diagnostic(`without the rule, from be0 through ${VIP}: ${JSON.stringify(c)}`);
   // rr alternates: about half the connections go back to be0 itself, and
@@ -255,14 +230,14 @@ test('check() re-adds the rule after `iptables -t nat -F`; then the backend reac
   assert.ok(r.repaired.some((x) => x.startsWith('hairpin ipv4:') && x.includes(' -I POSTROUTING 1 ')), JSON.stringify(r.repaired));
   assert.equal((await ownedRules()).length, 1);
 
-  const results = await getFrom(backends[0]!, 10, 5000);
+  const results = await getFrom(backends[0]!, VIP, 10, 5000);
   const c = count(results);
   t.diagnostic(`landings from be0 through ${VIP}: ${JSON.stringify(c)}`);
   assert.deepEqual(Object.keys(c).sort(), ['be0', 'be1'], JSON.stringify(results));
   assert.ok(c.be0! >= 1 && c.be1! >= 1, 'scheduled to itself at least once, and to the other backend');
   assert.equal(c.be0! + c.be1!, 10);
   // The other backend and a root-namespace client work too.
-  const fromBe1 = count(await getFrom(backends[1]!, 4, 5000));
+  const fromBe1 = count(await getFrom(backends[1]!, VIP, 4, 5000));
   assert.deepEqual(Object.keys(fromBe1).sort(), ['be0', 'be1']);
 });
 
@@ -296,7 +271,7 @@ test('restart adoption: a new Dataplane over the right state writes nothing; sto
     const c = again.syncAddresses(['198.51.100.3', '198.51.100.7', '2001:db8::4', VIP]);
     assert.deepEqual([c.added, c.removed], [[], []]);
     // Traffic still flows through the VIP after the old object stopped.
-    assert.ok(count(await getFrom(backends[1]!, 2, 5000)).TIMEOUT === undefined);
+    assert.ok(count(await getFrom(backends[1]!, VIP, 2, 5000)).TIMEOUT === undefined);
   } finally {
     again.stop();
   }

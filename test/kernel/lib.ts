@@ -244,6 +244,31 @@ export async function startTcpServer(backend: Backend, opts: { port?: number; ba
   return { url: `tcp://${backend.addr}:${port}`, process: child, stop };
 }
 
+/** N sequential HTTP GETs to host:80 from inside a backend's namespace (node, fresh connection each): bodies or TIMEOUT/ERR. */
+export async function getFrom(b: Backend, host: string, n: number, timeoutMs: number): Promise<string[]> {
+  const script = `
+const http = require('http');
+const [host, n, to] = process.argv.slice(1);
+(async () => {
+  const out = [];
+  for (let i = 0; i < Number(n); i++) {
+    out.push(await new Promise((resolve) => {
+      const req = http.get({ host, port: 80, path: '/', agent: false, timeout: Number(to) }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body.trim()));
+      });
+      req.on('timeout', () => { req.destroy(); resolve('TIMEOUT'); });
+      req.on('error', (e) => resolve('ERR:' + (e.code || e.message)));
+    }));
+  }
+  process.stdout.write(JSON.stringify(out));
+})();`;
+  const { stdout } = await b.exec(process.execPath, ['-e', script, host, String(n), String(timeoutMs)]);
+  return JSON.parse(stdout) as string[];
+}
+
 /** GET a URL on a fresh connection (no keep-alive: each request is a new IPVS connection). */
 export function httpGet(url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
