@@ -62,7 +62,7 @@ export interface DataplaneOptions {
   iptables?: string;
   /** ip6tables binary; default derived from `iptables`. */
   ip6tables?: string;
-  /** IPv6 VIPs are enabled (config `vips.ipv6`): also keep the ip6tables rule. Default false. */
+  /** IPv6 VIPs are enabled (config `vips.ipv6`): also keep the ip6tables rule and IPv6 forwarding. Default false. */
   ipv6?: boolean;
   /** Force net.ipv4.vs.conn_reuse_mode (kernels with the 5.9 fix backported); default by kernel version. */
   connReuseMode?: 0 | 1;
@@ -119,6 +119,7 @@ export class Dataplane {
   private readonly ownsRtnl: boolean;
   private readonly sysctlIo: SysctlIo;
   private readonly connReuseMode: 0 | 1 | undefined;
+  private readonly ipv6: boolean;
   private wants: SysctlWant[] | undefined;
   /** The address set last given to syncAddresses (then kept up by add/remove); undefined until then. */
   private desired: Set<string> | undefined;
@@ -140,6 +141,16 @@ export class Dataplane {
           });
     this.sysctlIo = opts.sysctl ?? procSysctl();
     this.connReuseMode = opts.connReuseMode;
+    this.ipv6 = opts.ipv6 === true;
+  }
+
+  /** The sysctls to set and verify on this kernel. */
+  private desiredSysctls(): ReturnType<typeof desiredSysctls> {
+    return desiredSysctls({
+      kernelRelease: this.sysctlIo.kernelRelease(),
+      ipv6: this.ipv6,
+      ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}),
+    });
   }
 
   /**
@@ -152,10 +163,7 @@ export class Dataplane {
   async start(): Promise<StartReport> {
     const t0 = performance.now();
     const kernelRelease = this.sysctlIo.kernelRelease();
-    const { wants, notes } = desiredSysctls({
-      kernelRelease,
-      ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}),
-    });
+    const { wants, notes } = this.desiredSysctls();
     this.wants = wants;
     const problems: string[] = [];
     const sysctls = applySysctls(wants, this.sysctlIo);
@@ -229,7 +237,7 @@ export class Dataplane {
     const t0 = performance.now();
     const repaired: string[] = [];
     const problems: string[] = [];
-    const wants = this.wants ?? desiredSysctls({ kernelRelease: this.sysctlIo.kernelRelease(), ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}) }).wants;
+    const wants = this.wants ?? this.desiredSysctls().wants;
     for (const s of applySysctls(wants, this.sysctlIo)) {
       if (s.changed && s.ok) repaired.push(`sysctl ${s.key} ${s.before} -> ${s.after}`);
       if (!s.ok) problems.push(s.error?.message ?? `${s.key} is not ${s.wanted}`);

@@ -54,6 +54,20 @@ test('desiredSysctls: the four fixed keys, then conn_reuse_mode by version or fo
   assert.match(unknown.notes[0]!, /conn_reuse_mode left as it is/);
 });
 
+test('desiredSysctls: with IPv6 VIPs, IPv6 forwarding too (after ip_forward); without, never', () => {
+  const keys = (ipv6: boolean) => desiredSysctls({ kernelRelease: '6.1.0', ipv6 }).wants.map((w) => `${w.key}=${w.value}`);
+  assert.deepEqual(keys(true), [
+    'net.ipv4.vs.conntrack=1',
+    'net.ipv4.vs.expire_nodest_conn=1',
+    'net.ipv4.vs.expire_quiescent_template=1',
+    'net.ipv4.ip_forward=1',
+    'net.ipv6.conf.all.forwarding=1',
+    'net.ipv4.vs.conn_reuse_mode=1',
+  ]);
+  assert.ok(!keys(false).some((k) => k.startsWith('net.ipv6.')));
+  assert.match(desiredSysctls({ kernelRelease: '6.1.0', ipv6: true }).wants[4]!.why, /accept_ra=2/);
+});
+
 function fakeRoot(values: Record<string, string>): string {
   const root = mkdtempSync(join(tmpdir(), 'l4lb-sysctl-'));
   for (const [k, v] of Object.entries(values)) {

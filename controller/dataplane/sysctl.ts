@@ -19,6 +19,15 @@
 //                                      connections of a persistent client move on.
 //   net.ipv4.ip_forward=1              clients in other namespaces/containers, and
 //                                      hairpin replies, are forwarded by this node.
+//   net.ipv6.conf.all.forwarding=1     the same for IPv6 VIPs (only with `ipv6`):
+//                                      without it replies to an IPv6 client outside
+//                                      this namespace never reach IPVS's FORWARD
+//                                      hook and the connection hangs (measured in
+//                                      test/kernel/e2e-udp-ipv6.test.ts). Cost: the
+//                                      kernel then ignores router advertisements on
+//                                      interfaces with accept_ra=1; a node that
+//                                      takes its IPv6 route from RAs needs
+//                                      accept_ra=2 there (or vips.ipv6 off).
 //   net.ipv4.vs.conn_reuse_mode        by kernel version, see connReuseMode().
 
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -102,6 +111,8 @@ export interface SysctlPlanOptions {
   kernelRelease: string;
   /** Force conn_reuse_mode (backported kernels); default by version. */
   connReuseMode?: 0 | 1;
+  /** IPv6 VIPs are enabled: IPv6 forwarding too. Default false. */
+  ipv6?: boolean;
 }
 
 /** The sysctls l4lb wants on this kernel, in the order they are set. Pure. */
@@ -112,6 +123,9 @@ export function desiredSysctls(opts: SysctlPlanOptions): { wants: SysctlWant[]; 
     { key: 'net.ipv4.vs.expire_quiescent_template', value: '1', why: 'persistence templates of a draining (weight 0) server expire' },
     { key: 'net.ipv4.ip_forward', value: '1', why: 'clients in other namespaces and hairpin replies are forwarded' },
   ];
+  if (opts.ipv6 === true) {
+    wants.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', why: 'IPv6 VIPs: clients in other namespaces and hairpin replies are forwarded (router advertisements then need accept_ra=2)' });
+  }
   const notes: string[] = [];
   if (opts.connReuseMode !== undefined) {
     wants.push({ key: 'net.ipv4.vs.conn_reuse_mode', value: String(opts.connReuseMode), why: 'forced by configuration' });
