@@ -134,7 +134,9 @@ test('a killed task: its UDP destination is deleted at once (never weight 0), it
     const w = (await udpDests()).get(dest(gone));
     if (w !== undefined) seen.push(w);
     return w === undefined ? true : undefined;
-  }, 20_000);
+  }, 20_000).catch((e: Error) => {
+    throw new Error(`${e.message}; UDP weights seen meanwhile: ${seen.join(',')}`);
+  });
   assert.ok(seen.every((w) => w === 1), `UDP weights seen before the delete: ${seen.join(',')}`);
   // The daemon's ops say the same: one delete, no weight change, for UDP; a weight change and no delete for TCP.
   await until('the TCP destination at weight 0', async () => ((await tcpDests()).get(dest(gone)) === 0 ? true : undefined), 20_000);
