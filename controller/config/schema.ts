@@ -69,7 +69,7 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'vips.ipv4-max', type: { kind: 'ip', family: 4 }, default: '11.255.255.255', doc: 'Last address of the named-VIP IPv4 pool (never handed out itself, as in DC/OS).' },
   { key: 'vips.ipv6-min', type: { kind: 'ip', family: 6 }, default: 'fd01:c::', doc: 'First address of the named-VIP IPv6 pool.' },
   { key: 'vips.ipv6-max', type: { kind: 'ip', family: 6 }, default: 'fd01:c::ffff:ffff:ffff:ffff', doc: 'Last address of the named-VIP IPv6 pool.' },
-  { key: 'vips.ipv6', type: { kind: 'bool' }, default: true, doc: 'Give named VIPs an IPv6 address when they have IPv6 backends.' },
+  { key: 'vips.ipv6', type: { kind: 'bool' }, default: true, doc: 'Give named VIPs an IPv6 address when they have IPv6 backends; the node then also gets IPv6 forwarding (`net.ipv6.conf.all.forwarding=1`: router advertisements then need `accept_ra=2`) and the ip6tables hairpin rule.' },
 
   // IPVS.
   { key: 'ipvs.scheduler', type: { kind: 'enum', values: SCHEDULERS }, default: 'wlc', doc: 'IPVS scheduler of every VIP (DC/OS uses wlc).' },

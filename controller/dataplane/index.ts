@@ -12,7 +12,7 @@
 import { RtnlHandle } from '../../native/rtnl/index.js';
 import type { Logger } from '../log.js';
 import { Hairpin, type HairpinFamilyResult, type IptablesRunner } from './hairpin.js';
-import { applySysctls, desiredSysctls, procSysctl, type SysctlIo, type SysctlResult, type SysctlWant } from './sysctl.js';
+import { acceptRaInterfaces, applySysctls, desiredSysctls, procSysctl, type SysctlIo, type SysctlResult, type SysctlWant } from './sysctl.js';
 import { canonicalVips, DEFAULT_VIP_LINK, VipAddresses, type AddressChange, type LinkState } from './vip-addresses.js';
 import { PoolRoutes, type Pool, type PoolRouteChange } from './pool-routes.js';
 
@@ -42,6 +42,7 @@ export {
   type Prefix,
 } from './pool-routes.js';
 export {
+  acceptRaInterfaces,
   applySysctls,
   connReuseMode,
   desiredSysctls,
@@ -77,7 +78,7 @@ export interface DataplaneOptions {
   iptables?: string;
   /** ip6tables binary; default derived from `iptables`. */
   ip6tables?: string;
-  /** IPv6 VIPs are enabled (config `vips.ipv6`): also keep the ip6tables rule. Default false. */
+  /** IPv6 VIPs are enabled (config `vips.ipv6`): also keep the ip6tables rule and IPv6 forwarding. Default false. */
   ipv6?: boolean;
   /**
    * Named-VIP pools made local by one route per CIDR (config
@@ -143,6 +144,7 @@ export class Dataplane {
   private readonly ownsRtnl: boolean;
   private readonly sysctlIo: SysctlIo;
   private readonly connReuseMode: 0 | 1 | undefined;
+  private readonly ipv6: boolean;
   private wants: SysctlWant[] | undefined;
   /** The address set last given to syncAddresses (then kept up by add/remove); undefined until then. */
   private desired: Set<string> | undefined;
@@ -165,6 +167,17 @@ export class Dataplane {
           });
     this.sysctlIo = opts.sysctl ?? procSysctl();
     this.connReuseMode = opts.connReuseMode;
+    this.ipv6 = opts.ipv6 === true;
+  }
+
+  /** The sysctls to set and verify on this kernel. */
+  private desiredSysctls(): ReturnType<typeof desiredSysctls> {
+    return desiredSysctls({
+      kernelRelease: this.sysctlIo.kernelRelease(),
+      ipv6: this.ipv6,
+      ...(this.ipv6 ? { acceptRaInterfaces: acceptRaInterfaces(this.sysctlIo) } : {}),
+      ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}),
+    });
   }
 
   /**
@@ -177,10 +190,7 @@ export class Dataplane {
   async start(): Promise<StartReport> {
     const t0 = performance.now();
     const kernelRelease = this.sysctlIo.kernelRelease();
-    const { wants, notes } = desiredSysctls({
-      kernelRelease,
-      ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}),
-    });
+    const { wants, notes } = this.desiredSysctls();
     this.wants = wants;
     const problems: string[] = [];
     const sysctls = applySysctls(wants, this.sysctlIo);
@@ -257,7 +267,7 @@ export class Dataplane {
     const t0 = performance.now();
     const repaired: string[] = [];
     const problems: string[] = [];
-    const wants = this.wants ?? desiredSysctls({ kernelRelease: this.sysctlIo.kernelRelease(), ...(this.connReuseMode !== undefined ? { connReuseMode: this.connReuseMode } : {}) }).wants;
+    const wants = this.wants ?? this.desiredSysctls().wants;
     for (const s of applySysctls(wants, this.sysctlIo)) {
       if (s.changed && s.ok) repaired.push(`sysctl ${s.key} ${s.before} -> ${s.after}`);
       if (!s.ok) problems.push(s.error?.message ?? `${s.key} is not ${s.wanted}`);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applySysctls, connReuseMode, desiredSysctls, explainSysctlError, parseKernelVersion, procSysctl, type SysctlIo } from './sysctl.js';
+import { acceptRaInterfaces, applySysctls, connReuseMode, desiredSysctls, explainSysctlError, parseKernelVersion, procSysctl, type SysctlIo } from './sysctl.js';
 
 test('parseKernelVersion reads distribution release strings', () => {
   assert.deepEqual(parseKernelVersion('6.1.0-13-amd64'), { major: 6, minor: 1, patch: 0 });
@@ -52,6 +52,20 @@ test('desiredSysctls: the four fixed keys, then conn_reuse_mode by version or fo
   const unknown = desiredSysctls({ kernelRelease: '???' });
   assert.equal(unknown.wants.length, 4);
   assert.match(unknown.notes[0]!, /conn_reuse_mode left as it is/);
+});
+
+test('desiredSysctls: with IPv6 VIPs, IPv6 forwarding too (after ip_forward); without, never', () => {
+  const keys = (ipv6: boolean) => desiredSysctls({ kernelRelease: '6.1.0', ipv6 }).wants.map((w) => `${w.key}=${w.value}`);
+  assert.deepEqual(keys(true), [
+    'net.ipv4.vs.conntrack=1',
+    'net.ipv4.vs.expire_nodest_conn=1',
+    'net.ipv4.vs.expire_quiescent_template=1',
+    'net.ipv4.ip_forward=1',
+    'net.ipv6.conf.all.forwarding=1',
+    'net.ipv4.vs.conn_reuse_mode=1',
+  ]);
+  assert.ok(!keys(false).some((k) => k.startsWith('net.ipv6.')));
+  assert.match(desiredSysctls({ kernelRelease: '6.1.0', ipv6: true }).wants[4]!.why, /accept_ra=2/);
 });
 
 function fakeRoot(values: Record<string, string>): string {
@@ -161,4 +175,37 @@ test('a value the kernel does not keep is reported, not silently accepted', () =
 test('explainSysctlError: permission errors say what to do', () => {
   const e = explainSysctlError('net.ipv4.ip_forward', 'write', Object.assign(new Error('x'), { code: 'EACCES' }));
   assert.match(e.message, /^write net\.ipv4\.ip_forward: EACCES: permission denied \(l4lb needs root or CAP_NET_ADMIN/);
+});
+
+test('IPv6 forwarding keeps router advertisements: interfaces at accept_ra=1 (and default) go to 2 first; a dotted name gets a note', () => {
+  const root = mkdtempSync(join(tmpdir(), 'l4lb-sysctl-ra-'));
+  try {
+    const set = (iface: string, v: string) => {
+      mkdirSync(join(root, 'net', 'ipv6', 'conf', iface), { recursive: true });
+      writeFileSync(join(root, 'net', 'ipv6', 'conf', iface, 'accept_ra'), `${v}\n`);
+    };
+    for (const [i, v] of [['all', '1'], ['default', '1'], ['lo', '1'], ['eth0', '1'], ['eth1', '0'], ['eth2', '2'], ['eth0.100', '1']] as const) set(i, v);
+    const io = procSysctl(root);
+    const ra = acceptRaInterfaces(io);
+    assert.deepEqual(ra, ['default', 'eth0', 'eth0.100', 'lo']);
+    const { wants, notes } = desiredSysctls({ kernelRelease: '6.1.0', ipv6: true, acceptRaInterfaces: ra });
+    const keys = wants.map((w) => `${w.key}=${w.value}`);
+    assert.deepEqual(keys.filter((k) => k.startsWith('net.ipv6')), [
+      'net.ipv6.conf.default.accept_ra=2', 'net.ipv6.conf.eth0.accept_ra=2', 'net.ipv6.conf.lo.accept_ra=2', 'net.ipv6.conf.all.forwarding=1',
+    ]);
+    assert.equal(notes.length, 1);
+    assert.match(notes[0]!, /eth0\.100\/accept_ra to 2/);
+    // Applied to the directory: written and read back; untouched where it was not 1.
+    mkdirSync(join(root, 'net', 'ipv6', 'conf', 'all'), { recursive: true });
+    writeFileSync(join(root, 'net', 'ipv6', 'conf', 'all', 'forwarding'), '0\n');
+    const results = applySysctls(wants.filter((w) => w.key.startsWith('net.ipv6')), io);
+    assert.ok(results.every((r) => r.ok), JSON.stringify(results));
+    assert.equal(readFileSync(join(root, 'net', 'ipv6', 'conf', 'eth0', 'accept_ra'), 'utf8').trim(), '2');
+    assert.equal(readFileSync(join(root, 'net', 'ipv6', 'conf', 'eth1', 'accept_ra'), 'utf8').trim(), '0');
+    assert.deepEqual(acceptRaInterfaces(io), ['eth0.100']);
+    // Without IPv6 VIPs nothing of it is wanted, whatever the interfaces say.
+    assert.deepEqual(desiredSysctls({ kernelRelease: '6.1.0', acceptRaInterfaces: ra }).wants.filter((w) => w.key.startsWith('net.ipv6')), []);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -19,9 +19,22 @@
 //                                      connections of a persistent client move on.
 //   net.ipv4.ip_forward=1              clients in other namespaces/containers, and
 //                                      hairpin replies, are forwarded by this node.
+//   net.ipv6.conf.all.forwarding=1     the same for IPv6 VIPs (only with `ipv6`):
+//                                      without it replies to an IPv6 client outside
+//                                      this namespace never reach IPVS's FORWARD
+//                                      hook and the connection hangs (measured in
+//                                      test/kernel/e2e-udp-ipv6.test.ts). Cost: the
+//                                      kernel then ignores router advertisements on
+//                                      interfaces with accept_ra=1, and a node
+//                                      that takes its IPv6 default route from RAs
+//                                      would lose it when it expires. So first:
+//   net.ipv6.conf.<if>.accept_ra 1->2  on every interface (and `default`, for
+//                                      links made later) that accepts RAs now:
+//                                      2 means "accept RAs even when forwarding",
+//                                      and behaves as 1 while forwarding is off.
 //   net.ipv4.vs.conn_reuse_mode        by kernel version, see connReuseMode().
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release as osRelease } from 'node:os';
 import { join } from 'node:path';
 
@@ -102,6 +115,10 @@ export interface SysctlPlanOptions {
   kernelRelease: string;
   /** Force conn_reuse_mode (backported kernels); default by version. */
   connReuseMode?: 0 | 1;
+  /** IPv6 VIPs are enabled: IPv6 forwarding too. Default false. */
+  ipv6?: boolean;
+  /** With `ipv6`: interfaces (and `default`) whose accept_ra is 1 now: raised to 2 before forwarding goes on. */
+  acceptRaInterfaces?: readonly string[];
 }
 
 /** The sysctls l4lb wants on this kernel, in the order they are set. Pure. */
@@ -113,6 +130,14 @@ export function desiredSysctls(opts: SysctlPlanOptions): { wants: SysctlWant[]; 
     { key: 'net.ipv4.ip_forward', value: '1', why: 'clients in other namespaces and hairpin replies are forwarded' },
   ];
   const notes: string[] = [];
+  if (opts.ipv6 === true) {
+    for (const name of opts.acceptRaInterfaces ?? []) {
+      // A dotted name (VLAN `eth0.100`) cannot be a dotted sysctl key.
+      if (name.includes('.')) notes.push(`IPv6 forwarding makes interfaces with accept_ra=1 ignore router advertisements; l4lb cannot address ${name} by a dotted key: if it takes routes from them, set /proc/sys/net/ipv6/conf/${name}/accept_ra to 2`);
+      else wants.push({ key: `net.ipv6.conf.${name}.accept_ra`, value: '2', why: 'keeps accepting router advertisements once IPv6 forwarding is on (2 acts as 1 while it is off)' });
+    }
+    wants.push({ key: 'net.ipv6.conf.all.forwarding', value: '1', why: 'IPv6 VIPs: clients in other namespaces and hairpin replies are forwarded (router advertisements then need accept_ra=2)' });
+  }
   if (opts.connReuseMode !== undefined) {
     wants.push({ key: 'net.ipv4.vs.conn_reuse_mode', value: String(opts.connReuseMode), why: 'forced by configuration' });
   } else {
@@ -128,6 +153,27 @@ export interface SysctlIo {
   read(key: string): string;
   write(key: string, value: string): void;
   kernelRelease(): string;
+  /** Names under a sysctl directory (`net.ipv6.conf` -> all, default, lo, eth0...); [] when absent. */
+  list?(dir: string): string[];
+}
+
+/** Interfaces (and `default`) whose accept_ra is 1: IPv6 forwarding would make them ignore router advertisements. */
+export function acceptRaInterfaces(io: SysctlIo): string[] {
+  const out: string[] = [];
+  for (const name of io.list?.('net.ipv6.conf') ?? []) {
+    if (name === 'all') continue;
+    // A dotted name (VLAN `eth0.100`) cannot be read by a dotted key: listed for a note.
+    if (name.includes('.')) {
+      out.push(name);
+      continue;
+    }
+    try {
+      if (io.read(`net.ipv6.conf.${name}.accept_ra`) === '1') out.push(name);
+    } catch {
+      // Gone meanwhile, or unreadable: nothing to protect.
+    }
+  }
+  return out.sort();
 }
 
 /** Sysctls as files under `root` (default `/proc/sys`), e.g. `<root>/net/ipv4/vs/conntrack`. */
@@ -136,6 +182,13 @@ export function procSysctl(root = '/proc/sys'): SysctlIo {
   return {
     read: (key) => readFileSync(path(key), 'utf8').trim(),
     write: (key, value) => writeFileSync(path(key), `${value}\n`),
+    list: (dir) => {
+      try {
+        return readdirSync(path(dir));
+      } catch {
+        return [];
+      }
+    },
     kernelRelease: () => {
       try {
         return readFileSync(join(root, 'kernel', 'osrelease'), 'utf8').trim();

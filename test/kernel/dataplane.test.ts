@@ -64,6 +64,11 @@ test(`start() sets and verifies the sysctls, adds the hairpin rule, creates the 
     'net.ipv4.vs.expire_nodest_conn': '1',
     'net.ipv4.vs.expire_quiescent_template': '1',
     'net.ipv4.ip_forward': '1',
+    // ipv6: true (IPv6 VIPs): the replies to IPv6 clients in other namespaces are forwarded too,
+    // and interfaces that accept router advertisements (1: set below) keep doing so (2).
+    'net.ipv6.conf.default.accept_ra': '2',
+    'net.ipv6.conf.lo.accept_ra': '2',
+    'net.ipv6.conf.all.forwarding': '1',
     'net.ipv4.vs.conn_reuse_mode': maj > 5 || (maj === 5 && min >= 9) ? '1' : '0',
   };
   // Make every write observable: start from the opposite values.
@@ -150,7 +155,7 @@ test('check() repairs drift: a deleted address, a downed link, a deleted link, a
   assert.deepEqual(await addrsOn(LINK), want);
   let r = await dp.check();
   assert.deepEqual([r.ok, r.repaired], [true, []], 'in sync: nothing repaired');
-  t.diagnostic(`in-sync check(): ${r.ms} ms (5 sysctls, iptables -S and -C for v4 and v6, link, address dump)`);
+  t.diagnostic(`in-sync check(): ${r.ms} ms (6 sysctls, iptables -S and -C for v4 and v6, link, address dump)`);
 
   await ip('addr', 'del', '198.51.100.7/32', 'dev', LINK);
   await ip('addr', 'del', '2001:db8::4/128', 'dev', LINK);

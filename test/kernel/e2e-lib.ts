@@ -2,10 +2,12 @@
 // its JSON log lines, DNS lookups through it, and polling with a deadline.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, isIPv4, isIPv6, type Socket } from 'node:net';
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { httpGet, startHttpServer, type Backend, type Cleanup, type Server } from './lib.js';
+import { httpGet, startHttpServer, udpAsk, waitForTcp, type Backend, type Cleanup, type Server } from './lib.js';
 import type { MarathonEmulator } from '../emulators/marathon.js';
 
 export const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
@@ -69,12 +71,14 @@ export class Daemon {
   }
 }
 
-export function dig(dnsPort: number, name: string): Promise<string> {
+/** The address l4lb DNS answers for `name` (an A record, or AAAA), or '' when none. */
+export function dig(dnsPort: number, name: string, type: 'A' | 'AAAA' = 'A'): Promise<string> {
   return new Promise((resolve) =>
-    // Only an address counts: dig prints its errors on stdout too.
-    execFile('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=1', '+tries=1', name], (_e, out) =>
-      resolve(/^\d+\.\d+\.\d+\.\d+$/.test(String(out).trim()) ? String(out).trim() : ''),
-    ),
+    // Only an address of the asked family counts: dig prints its errors on stdout too.
+    execFile('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=1', '+tries=1', name, type], (_e, out) => {
+      const text = String(out).trim();
+      resolve((type === 'A' ? isIPv4 : isIPv6)(text) ? text : '');
+    }),
   );
 }
 
@@ -99,14 +103,97 @@ export async function countLandings(url: string, n: number): Promise<Record<stri
   return counts;
 }
 
-/** Flags every e2e daemon shares: the test VIP pool (198.51.100.0/24), 2 s resync and drain, JSON logs. */
-export function e2eDaemonFlags(stateDir: string): string[] {
+/** `n` datagrams to host:port, each from a new socket (a new flow): how many each answer (a backend's name) came back. */
+export async function countUdpLandings(host: string, port: number, n: number): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < n; i++) {
+    const body = await udpAsk(host, port, `flow ${i}`);
+    counts[body] = (counts[body] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/**
+ * countLandings (kind `http`, target a URL) or countUdpLandings (kind `udp`,
+ * target `host port`) run by a node process inside another namespace: the
+ * forwarded path (a client namespace) or hairpin (a backend's own namespace).
+ */
+export async function countLandingsFrom(ns: Backend, kind: 'http' | 'udp', target: string, n: number): Promise<Record<string, number>> {
+  const self = fileURLToPath(import.meta.url);
+  const script = `const m = await import(${JSON.stringify(self)}); const [kind, target, n] = process.argv.slice(1);
+const counts = kind === 'http' ? await m.countLandings(target, Number(n)) : await m.countUdpLandings(target.split(' ')[0], Number(target.split(' ')[1]), Number(n));
+process.stdout.write(JSON.stringify(counts));`;
+  const r = await ns.exec(process.execPath, ['--input-type=module', '-e', script, kind, target, String(n)]);
+  return JSON.parse(r.stdout) as Record<string, number>;
+}
+
+/** GET a path of the status API on the daemon's unix socket, as JSON. */
+export function statusJson<T>(socket: string, path: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path, agent: false, timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body) as T) : reject(new Error(`${path}: ${res.statusCode} ${body}`))));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface Line {
+  roundTrip(text: string): Promise<string>;
+  close(): void;
+}
+
+/** One TCP connection that sends a line and reads the echo, as often as asked. */
+export function openLine(host: string, port: number): Promise<Line> {
+  return new Promise((resolve, reject) => {
+    const s: Socket = connect({ host, port }, () => {
+      let buf = '';
+      let waiting: ((l: string) => void) | undefined;
+      s.setEncoding('utf8').on('data', (d: string) => {
+        buf += d;
+        const i = buf.indexOf('\n');
+        if (i >= 0 && waiting) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          const w = waiting;
+          waiting = undefined;
+          w(line);
+        }
+      });
+      resolve({
+        roundTrip: (text) =>
+          new Promise((res, rej) => {
+            const t = setTimeout(() => rej(new Error(`no echo of ${JSON.stringify(text)} within 5 s: the connection was lost`)), 5000);
+            waiting = (l) => (clearTimeout(t), res(l));
+            s.write(`${text}\n`);
+          }),
+        close: () => s.destroy(),
+      });
+    });
+    s.once('error', reject);
+  });
+}
+
+/** A node TCP server in a backend namespace that echoes every line back. */
+export async function startEchoServer(b: Backend, port: number, cleanup: Cleanup): Promise<void> {
+  const script = `require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1]), '0.0.0.0')`;
+  const child = spawn('ip', ['netns', 'exec', b.name, process.execPath, '-e', script, String(port)], { stdio: 'ignore' });
+  cleanup.add(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await waitForTcp(b.addr, port);
+}
+
+/** Flags every e2e daemon shares: the test VIP pool (198.51.100.0/24), 2 s resync and drain (unless `drainTimeout`), JSON logs. */
+export function e2eDaemonFlags(stateDir: string, opts: { drainTimeout?: string } = {}): string[] {
   return [
     '--state-dir', stateDir,
     '--vips-ipv4-min', '198.51.100.0',
     '--vips-ipv4-max', '198.51.100.255',
     '--reconcile-resync-interval', '2s',
-    '--ipvs-drain-timeout', '2s',
+    '--ipvs-drain-timeout', opts.drainTimeout ?? '2s',
     '--dataplane-iptables', process.env.L4LB_IPTABLES ?? 'iptables',
     '--log-format', 'json',
   ];

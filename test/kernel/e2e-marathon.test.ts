@@ -8,15 +8,13 @@
 // by the model's unit tests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, startHttpServer, waitForTcp, type Backend } from './lib.js';
-import { connect, type Socket } from 'node:net';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, startHttpServer, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, countLandings, deployHttpApp, dig as digAt, e2eDaemonFlags, until } from './e2e-lib.js';
+import { Daemon, countLandings, deployHttpApp, dig as digAt, e2eDaemonFlags, openLine, startEchoServer, until } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -43,53 +41,6 @@ function startDaemon(): Daemon {
 
 const spread = (n: number) => countLandings(`http://${vip}:80/`, n);
 
-interface Line {
-  roundTrip(text: string): Promise<string>;
-  close(): void;
-}
-
-/** One TCP connection that sends a line and reads the echo, as often as asked. */
-function openLine(host: string, port: number): Promise<Line> {
-  return new Promise((resolve, reject) => {
-    const s: Socket = connect({ host, port }, () => {
-      let buf = '';
-      let waiting: ((l: string) => void) | undefined;
-      s.setEncoding('utf8').on('data', (d: string) => {
-        buf += d;
-        const i = buf.indexOf('\n');
-        if (i >= 0 && waiting) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          const w = waiting;
-          waiting = undefined;
-          w(line);
-        }
-      });
-      resolve({
-        roundTrip: (text) =>
-          new Promise((res, rej) => {
-            const t = setTimeout(() => rej(new Error(`no echo of ${JSON.stringify(text)} within 5 s: the connection was lost`)), 5000);
-            waiting = (l) => (clearTimeout(t), res(l));
-            s.write(`${text}\n`);
-          }),
-        close: () => s.destroy(),
-      });
-    });
-    s.once('error', reject);
-  });
-}
-
-/** A node TCP server in a backend namespace that echoes every line back. */
-async function startEchoServer(b: Backend, port: number): Promise<void> {
-  const script = `require('net').createServer((s) => s.pipe(s)).listen(Number(process.argv[1]), '0.0.0.0')`;
-  const child = spawn('ip', ['netns', 'exec', b.name, process.execPath, '-e', script, String(port)], { stdio: 'ignore' });
-  cleanup.add(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  await waitForTcp(b.addr, port);
-}
-
-
 before(async () => {
   backends = [await createBackend(0, cleanup), await createBackend(1, cleanup), await createBackend(2, cleanup)];
   marathon = await MarathonEmulator.start({ agents: backends.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
@@ -105,7 +56,7 @@ before(async () => {
   });
   for (const t of echoTasks) {
     const b = backends.find((x) => x.addr === t['host'])!;
-    await startEchoServer(b, (t['ports'] as number[])[0]!);
+    await startEchoServer(b, (t['ports'] as number[])[0]!, cleanup);
   }
   // A service somebody else made with ipvsadm, inside the VIP pool: never to be touched.
   await ipvsadm('-A', '-t', '198.51.100.250:8080', '-s', 'rr');

@@ -6,9 +6,12 @@
 // that namespace (and, under UML, inside a guest with no network device).
 //
 // Address plan: VIPs in 198.51.100.0/24; backend i is joined by a veth pair
-// with 203.0.113.(4i+1)/30 on the test's side and 203.0.113.(4i+2)/30 inside.
+// with 203.0.113.(4i+1)/30 on the test's side and 203.0.113.(4i+2)/30 inside,
+// and with IPv6 on, fd00:0:0:i::1/64 and fd00:0:0:i::2/64 (ULA).
 import { after } from 'node:test';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -81,6 +84,22 @@ export const ip = (...args: string[]): Promise<CmdResult> => exec('ip', args);
 /** iptables as the harness chose it: under UML `iptables` is a wrapper for iptables-legacy (no nftables IPv4 there). */
 export const iptables = (...args: string[]): Promise<CmdResult> => exec(process.env.L4LB_IPTABLES ?? 'iptables', args);
 
+/**
+ * The kernel's services and destinations from `ipvsadm -Sn`, keyed like l4lb's
+ * VIP keys: `tcp/198.51.100.7:80`, `udp/[fd01:c::1]:53` -> {scheduler, dests:
+ * `ip:port` / `[ip6]:port` -> weight}.
+ */
+export async function ipvsTable(): Promise<Map<string, { scheduler: string; dests: Map<string, number> }>> {
+  const out = new Map<string, { scheduler: string; dests: Map<string, number> }>();
+  for (const line of (await ipvsadm('-S', '-n')).stdout.split('\n')) {
+    const svc = /^-A -([tu]) (\S+) -s (\S+)/.exec(line);
+    if (svc) out.set(`${svc[1] === 't' ? 'tcp' : 'udp'}/${svc[2]}`, { scheduler: svc[3]!, dests: new Map() });
+    const dst = /^-a -([tu]) (\S+) -r (\S+) -m -w (\d+)/.exec(line);
+    if (dst) out.get(`${dst[1] === 't' ? 'tcp' : 'udp'}/${dst[2]}`)?.dests.set(dst[3]!, Number(dst[4]));
+  }
+  return out;
+}
+
 /** Service lines of `ipvsadm -Sn` (e.g. "-A -t 198.51.100.10:80 -s rr"). */
 export async function ipvsServices(): Promise<string[]> {
   const { stdout } = await ipvsadm('-S', '-n');
@@ -136,6 +155,9 @@ export interface Backend {
   hostAddr: string;
   /** The backend's address (the real server address for ipvsadm). */
   addr: string;
+  /** With `ipv6`: the IPv6 addresses of the veth ends (test's side, inside). */
+  hostAddr6?: string;
+  addr6?: string;
   /** Run a command inside the backend namespace (throws on failure). */
   exec(cmd: string, args?: readonly string[]): Promise<CmdResult>;
 }
@@ -143,9 +165,10 @@ export interface Backend {
 /**
  * A backend namespace `be<index>` joined to ours by a veth pair, its default
  * route pointing back at us (masquerading needs replies to come back through
- * the IPVS namespace). index 0..63.
+ * the IPVS namespace). index 0..63. With `ipv6` it is dual-stack
+ * (fd00:0:0:<index>::2, default route via ::1 on our side; no DAD wait).
  */
-export async function createBackend(index: number, cleanup?: Cleanup): Promise<Backend> {
+export async function createBackend(index: number, cleanup?: Cleanup, opts: { ipv6?: boolean } = {}): Promise<Backend> {
   if (!Number.isInteger(index) || index < 0 || index > 63) throw new RangeError('backend index must be 0..63');
   const name = `be${index}`;
   const hostIf = `vbe${index}`;
@@ -161,8 +184,16 @@ export async function createBackend(index: number, cleanup?: Cleanup): Promise<B
   await ip('-n', name, 'addr', 'add', `${addr}/30`, 'dev', 'eth0');
   await ip('-n', name, 'link', 'set', 'eth0', 'up');
   await ip('-n', name, 'route', 'add', 'default', 'via', hostAddr);
+  const v6: Pick<Backend, 'hostAddr6' | 'addr6'> = {};
+  if (opts.ipv6 === true) {
+    v6.hostAddr6 = `fd00:0:0:${index}::1`;
+    v6.addr6 = `fd00:0:0:${index}::2`;
+    await ip('-6', 'addr', 'add', `${v6.hostAddr6}/64`, 'dev', hostIf, 'nodad');
+    await ip('-n', name, '-6', 'addr', 'add', `${v6.addr6}/64`, 'dev', 'eth0', 'nodad');
+    await ip('-n', name, '-6', 'route', 'add', 'default', 'via', v6.hostAddr6);
+  }
   return {
-    name, hostIf, hostAddr, addr,
+    name, hostIf, hostAddr, addr, ...v6,
     exec: (cmd, args = []) => exec('ip', ['netns', 'exec', name, cmd, ...args]),
   };
 }
@@ -267,6 +298,50 @@ const [host, n, to] = process.argv.slice(1);
 })();`;
   const { stdout } = await b.exec(process.execPath, ['-e', script, host, String(n), String(timeoutMs)]);
   return JSON.parse(stdout) as string[];
+}
+
+/**
+ * A node UDP server inside a backend namespace that answers every datagram
+ * with `reply` (default: the namespace name), on IPv4 and IPv6. Resolves once
+ * it answers.
+ */
+export async function startUdpServer(backend: Backend, opts: { port: number; reply?: string }, cleanup?: Cleanup): Promise<Server> {
+  const script = `const s = require('dgram').createSocket('udp6'); s.on('message', (m, r) => s.send(process.argv[1], r.port, r.address)); s.bind(Number(process.argv[2]), '::')`;
+  const child = spawnInNs(backend.name, [process.execPath, '-e', script, opts.reply ?? backend.name, String(opts.port)]);
+  const stop = stopper(child);
+  cleanup?.add(stop);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await udpAsk(backend.addr, opts.port, 'ping', 500);
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`no UDP answer from ${backend.addr}:${opts.port}: ${String(e)}`);
+    }
+  }
+  return { url: `udp://${backend.addr}:${opts.port}`, process: child, stop };
+}
+
+/** One datagram from a new socket (so a new source port: a new IPVS flow); resolves with the first answer. */
+export function udpAsk(host: string, port: number, text = 'ping', timeoutMs = 5_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
+    const t = setTimeout(() => {
+      s.close();
+      reject(new Error(`udp ${host}:${port}: no answer in ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.once('message', (m) => {
+      clearTimeout(t);
+      s.close();
+      resolve(m.toString('utf8'));
+    });
+    s.once('error', (e) => {
+      clearTimeout(t);
+      s.close();
+      reject(e);
+    });
+    s.send(text, port, host);
+  });
 }
 
 /** GET a URL on a fresh connection (no keep-alive: each request is a new IPVS connection). */

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, ipvsTable as kernelTable, run, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
 import { Daemon, countLandings, deployHttpApp, dig, e2eDaemonFlags, l4lb, until } from './e2e-lib.js';
 import type { DcosVip, StatusView, VipDetail, VipSummary } from '../../controller/status/types.js';
@@ -55,18 +55,6 @@ const getJson = async <T>(path: string): Promise<T> => {
   assert.equal(r.status, 200, `${path}: ${r.body}`);
   return JSON.parse(r.body) as T;
 };
-
-/** The kernel's services and destinations from `ipvsadm -Sn`: `tcp/198.51.100.7:80` -> {scheduler, dests: ip:port -> weight}. */
-async function kernelTable(): Promise<Map<string, { scheduler: string; dests: Map<string, number> }>> {
-  const out = new Map<string, { scheduler: string; dests: Map<string, number> }>();
-  for (const line of (await ipvsadm('-S', '-n')).stdout.split('\n')) {
-    const svc = /^-A -([tu]) (\S+) -s (\S+)/.exec(line);
-    if (svc) out.set(`${svc[1] === 't' ? 'tcp' : 'udp'}/${svc[2]}`, { scheduler: svc[3]!, dests: new Map() });
-    const dst = /^-a -([tu]) (\S+) -r (\S+) -m -w (\d+)/.exec(line);
-    if (dst) out.get(`${dst[1] === 't' ? 'tcp' : 'udp'}/${dst[2]}`)?.dests.set(dst[3]!, Number(dst[4]));
-  }
-  return out;
-}
 
 /** Prometheus text -> sample name with labels -> value; throws on a line that is not exposition format. */
 function parseMetrics(text: string): Map<string, number> {
