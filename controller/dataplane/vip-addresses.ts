@@ -1,35 +1,25 @@
-// VIP addresses: every VIP is a host address on one dummy link (default
-// `minuteman`), /32 for IPv4 and /128 nodad for IPv6.
+// VIP addresses: VIPs that no pool route covers (IP VIPs, and every VIP with
+// `dataplane.pool-routes: false`) are host addresses on one dummy link
+// (default `minuteman`), /32 for IPv4 and /128 nodad for IPv6. Named VIPs are
+// local through their pool's route (pool-routes.ts); README.md weighs the two.
 //
-// Why addresses on a dummy link, not dcos-net's local routes
-// ----------------------------------------------------------
-// IPVS only sees a packet for a VIP if the kernel considers the VIP local
-// (RTN_LOCAL): either an address on some link, or a `type local` route in
-// table 255. Both give the same forwarding behaviour (IPVS hooks LOCAL_IN and
-// LOCAL_OUT; ARP is the same since dummy links are NOARP and ARP replies are
-// decided by the local table either way). We bind addresses, as kube-proxy
-// does on `kube-ipvs0`, because:
+// Why addresses for these rather than one local route each
+// --------------------------------------------------------
 //  - Ownership is the link. Everything on `minuteman` is l4lb's, nothing else
 //    is touched, and a restart adopts the link as it is (zero writes when it
-//    is right). Local routes live in the shared table 255 beside the kernel's
-//    own entries for every address of the node; owning them needs a route
-//    protocol tag and a filter over a table we do not own.
+//    is right).
 //  - One object per VIP and family. IPv6 local routes need two (dcos-net puts
 //    a local route on lo in table local plus a main-table route on the dummy);
 //    an IPv6 address is one RTM_NEWADDR with IFA_F_NODAD, and the kernel
 //    derives the local route itself.
-//  - Operators see VIPs where they look: `ip addr show dev minuteman`.
-//  - The batched netlink path exists for addresses (native/rtnl); a route
-//    codec does not (native/rtnl/index.ts: "local routes will join").
-// The costs, and why they are acceptable:
-//  - A VIP address can be chosen as a source address by the kernel when the
-//    outgoing link has no address of a suitable scope (IPv4 falls back to any
-//    universe-scope address, lo first; IPv6 rule 2 "prefer appropriate scope"
-//    beats rule 5 "prefer outgoing interface"). Nodes that carry VIPs have
-//    addresses on their uplinks, so this does not arise in practice; a local
-//    route would not have it.
-//  - kube-proxy's k8s#88212 (65% of a core at 2k services) came from listing
-//    addresses per VIP; here one dump per sync, one batch per change.
+//  - Operators see them where they look: `ip addr show dev minuteman`.
+// The cost: a VIP address can be chosen as a source address by the kernel
+// when the outgoing link has no address of a suitable scope (IPv4 falls back
+// to any universe-scope address, lo first; IPv6 rule 2 "prefer appropriate
+// scope" beats rule 5 "prefer outgoing interface"). Nodes that carry VIPs
+// have addresses on their uplinks, so this does not arise in practice.
+// kube-proxy's k8s#88212 (65% of a core at 2k services) came from listing
+// addresses per VIP; here one dump per sync, one batch per change.
 // Not owned: IPv6 link-local (fe80::/10, scope link) addresses the kernel
 // puts on the link when it comes up. They are left alone.
 //
