@@ -8,9 +8,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { requireKernel, cleanupAfter, createBackend, ipvsadm, type Backend } from './lib.js';
+import { requireKernel, cleanupAfter, createBackend, ipvsadm, run, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, countLandings, deployHttpApp, dig, e2eDaemonFlags, until, type LogLine } from './e2e-lib.js';
+import { Daemon, countLandings, deployHttpApp, dig, e2eDaemonFlags, l4lb, until, type LogLine } from './e2e-lib.js';
 
 requireKernel();
 const cleanup = cleanupAfter();
@@ -20,6 +20,15 @@ let marathon: MarathonEmulator;
 let backends: Backend[] = [];
 let daemon: Daemon;
 let vip = '';
+const socket = join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock');
+
+/** The SCHEDULER column of `l4lb get vips` for the VIP. */
+async function cliScheduler(): Promise<string | undefined> {
+  const out = (await run(process.execPath, [l4lb, 'get', 'vips', '--socket', socket], { timeoutMs: 30_000 })).stdout.split('\n');
+  const cols = out[0]?.split(/\s{2,}/) ?? [];
+  const row = out.find((l) => l.includes(` ${vip} `))?.split(/\s{2,}/);
+  return row?.[cols.indexOf('SCHEDULER')];
+}
 
 /** The service line and the destination lines of the VIP, as `ipvsadm -S -n` prints them. */
 async function saved(): Promise<{ service: string | undefined; destinations: string[] }> {
@@ -35,7 +44,7 @@ before(async () => {
   marathon = await MarathonEmulator.start({ agents: backends.map((b, i) => ({ id: `agent-${i}`, host: b.addr, ip: b.addr })) });
   cleanup.add(() => marathon.stop());
   await deployHttpApp(marathon, backends, { id: '/sched', instances: 2, vip: '/sched:80', portLabels: { 'l4lb.scheduler': 'rr' } }, cleanup);
-  daemon = new Daemon(['--marathon', marathon.url, '--dns-listen', `127.0.0.1:${DNS_PORT}`, ...e2eDaemonFlags(mkdtempSync(join(tmpdir(), 'l4lb-state-')))]);
+  daemon = new Daemon(['--marathon', marathon.url, '--dns-listen', `127.0.0.1:${DNS_PORT}`, ...e2eDaemonFlags(mkdtempSync(join(tmpdir(), 'l4lb-state-'))), '--status-socket', socket]);
   cleanup.add(() => daemon.kill('SIGKILL'));
 });
 
@@ -52,6 +61,7 @@ test('port label l4lb.scheduler: rr gives an IPVS service with scheduler rr (the
     return x.destinations.length === 2 ? x : undefined;
   });
   assert.equal(s.service, `-A -t ${vip}:80 -s rr`);
+  assert.equal(await cliScheduler(), 'rr', 'l4lb get vips shows the VIP\'s own scheduler');
   // rr alternates strictly: 10 requests, 5 each.
   assert.deepEqual(Object.values(await countLandings(`http://${vip}:80/`, 10)).sort(), [5, 5]);
 });
@@ -78,6 +88,7 @@ test('changing the label to sh edits the service in place: scheduler sh, destina
   }
   assert.deepEqual(total, { 'add-service': 0, 'edit-service': 1, 'delete-service': 0, 'add-destination': 0, 'edit-destination': 0, 'delete-destination': 0 },
     JSON.stringify(passes));
+  assert.equal(await cliScheduler(), 'sh');
   // sh hashes the source address: every request from this node lands on one task.
   assert.equal(Object.keys(await countLandings(`http://${vip}:80/`, 6)).length, 1);
 });
