@@ -114,3 +114,10 @@ test('README.md embeds exactly the current configuration reference', async () =>
   assert.ok(m, 'README.md has the config-reference markers');
   assert.equal(m[1], configReference(), 'regenerate the README table from controller/config/schema.ts');
 });
+
+test('ipvs.scheduler accepts the model\'s IPVS_SCHEDULERS, the very list the per-VIP scheduler is checked against', async () => {
+  const { IPVS_SCHEDULERS } = await import('../model/index.js');
+  const setting = SETTINGS.find((s) => s.key === 'ipvs.scheduler');
+  assert.ok(setting?.type.kind === 'enum');
+  assert.equal(setting.type.values, IPVS_SCHEDULERS);
+});

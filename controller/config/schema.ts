@@ -3,6 +3,8 @@
 // loader, the CLI flags, the validation and the README's configuration
 // reference are all derived from this table, so they cannot drift apart.
 
+import { IPVS_SCHEDULERS } from '../model/index.js';
+
 export type SettingType =
   | { kind: 'string'; pattern?: RegExp; patternDoc?: string }
   | { kind: 'enum'; values: readonly string[] }
@@ -25,7 +27,6 @@ export interface Setting {
   defaultDoc?: string;
 }
 
-const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'] as const;
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 export const SETTINGS: readonly Setting[] = [
@@ -69,10 +70,10 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'vips.ipv4-max', type: { kind: 'ip', family: 4 }, default: '11.255.255.255', doc: 'Last address of the named-VIP IPv4 pool (never handed out itself, as in DC/OS).' },
   { key: 'vips.ipv6-min', type: { kind: 'ip', family: 6 }, default: 'fd01:c::', doc: 'First address of the named-VIP IPv6 pool.' },
   { key: 'vips.ipv6-max', type: { kind: 'ip', family: 6 }, default: 'fd01:c::ffff:ffff:ffff:ffff', doc: 'Last address of the named-VIP IPv6 pool.' },
-  { key: 'vips.ipv6', type: { kind: 'bool' }, default: true, doc: 'Give named VIPs an IPv6 address when they have IPv6 backends; the node then also gets IPv6 forwarding (`net.ipv6.conf.all.forwarding=1`: router advertisements then need `accept_ra=2`) and the ip6tables hairpin rule.' },
+  { key: 'vips.ipv6', type: { kind: 'bool' }, default: true, doc: 'Give named VIPs an IPv6 address when they have IPv6 backends; the node then also gets IPv6 forwarding (`net.ipv6.conf.all.forwarding=1`; interfaces with `accept_ra=1` are raised to 2 first, so they keep accepting router advertisements) and the ip6tables hairpin rule.' },
 
   // IPVS.
-  { key: 'ipvs.scheduler', type: { kind: 'enum', values: SCHEDULERS }, default: 'wlc', doc: 'IPVS scheduler of every VIP (DC/OS uses wlc).' },
+  { key: 'ipvs.scheduler', type: { kind: 'enum', values: IPVS_SCHEDULERS }, default: 'wlc', doc: 'IPVS scheduler of every VIP that names none of its own (DC/OS uses wlc); a VIP names one with the `l4lb.scheduler` label, the `l4lb.thisdcos.directory/scheduler` annotation or a VIP file\'s `scheduler` (see "Scheduler per VIP").' },
   {
     key: 'ipvs.tcp-timeout',
     type: { kind: 'duration', minMs: 0, maxMs: 2_000_000_000 },

@@ -39,6 +39,8 @@ export interface Contribution {
   portNames: string[];
   /** Unique by (ip, port), in backendOrderKey order; empty unless the task is running or killing. */
   backends: Backend[];
+  /** The scheduler these backends vote for (port label, else task label); absent: no vote. */
+  scheduler?: string;
 }
 
 export interface Reservation {
@@ -188,10 +190,16 @@ export function deriveTask(task: Task, options: ResolvedOptions): Derived {
 
       const key = groupKeyOf(info);
       const existing = byGroup.get(key);
+      const scheduler = port.scheduler ?? task.scheduler;
       if (existing === undefined) {
-        byGroup.set(key, { groupKey: key, info, labels: [label.value], portNames: port.name ? [port.name] : [], backends });
+        const c: Contribution = { groupKey: key, info, labels: [label.value], portNames: port.name ? [port.name] : [], backends };
+        if (scheduler !== undefined) c.scheduler = scheduler;
+        byGroup.set(key, c);
       } else {
-        // Same VIP from two label forms or two ports of one task: merge.
+        // Same VIP from two label forms or two ports of one task: merge. Two
+        // ports naming different schedulers: the alphabetically first (the
+        // vote's tie rule; a task's ports mostly give as many backends each).
+        if (scheduler !== undefined && (existing.scheduler === undefined || scheduler < existing.scheduler)) existing.scheduler = scheduler;
         if (!existing.labels.includes(label.value)) existing.labels.push(label.value);
         if (port.name && !existing.portNames.includes(port.name)) existing.portNames.push(port.name);
         for (const b of backends) {

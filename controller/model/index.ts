@@ -14,6 +14,10 @@ export {
   isVipLabelKey, parseLegacyLabel, parseNetworkScope, parsePort, parseProtocols, parseVipValue,
   type LabelError, type LegacyLabel, type NetworkScope, type VipTarget,
 } from './labels.js';
+export {
+  IPVS_SCHEDULERS, SCHEDULER_LABEL, electScheduler, isIpvsScheduler, parseScheduler, schedulerFromLabels,
+  type Election, type IpvsScheduler, type SchedulerParse, type SchedulerVote,
+} from './scheduler.js';
 export { L4LB_ZONE, domainFrag, fqdnOf, hashName, toName } from './naming.js';
 export { homeOffset, phash2, phash2String, sha1Mod } from './hash.js';
 export { formatIp, hostPort, ipFamily, parseIp, type ParsedIp } from './ip.js';

@@ -22,6 +22,8 @@
 //   VIP_PORT_AMBIGUOUS        Kubernetes: `vip` on a Service with more than one port
 //   VIP_BAD_FRAMEWORK         Kubernetes: the framework annotation is not a DNS label
 //   VIP_UNKNOWN_ANNOTATION    Kubernetes: an l4lb.thisdcos.directory/ annotation l4lb does not know
+//   VIP_BAD_SCHEDULER         `l4lb.scheduler` label, scheduler annotation or file field names no
+//                             IPVS scheduler (or a label list names two): the VIP keeps the default
 
 import { formatIp, parseIp, parseIpv6 } from './ip.js';
 import type { Family, Protocol, RejectionCode } from './types.js';

@@ -13,6 +13,7 @@
 import { arr, at, isObject, labelList, num, str, type JsonObject } from './json.js';
 import { parseIp } from './ip.js';
 import { isVipLabelKey, parseLegacyLabel, parseNetworkScope, parseProtocols } from './labels.js';
+import { SCHEDULER_LABEL, schedulerFromLabels } from './scheduler.js';
 import type { LabelRejection, Protocol, RejectionCode, Runtime, Task, TaskPort, TaskState, VipLabel } from './types.js';
 
 export interface MesosTaskContext {
@@ -73,6 +74,7 @@ interface RawPort {
   port?: number;
   hostPort?: number;
   vips?: VipLabel[];
+  scheduler?: string;
 }
 
 const byValue = (a: VipLabel, b: VipLabel): number =>
@@ -208,11 +210,21 @@ function legacyPorts(raw: JsonObject, reject: Reject): RawPort[] {
   return out;
 }
 
+// `l4lb.scheduler` in a label list; a bad one is rejected and ignored.
+function schedulerLabel(labels: ReadonlyArray<{ key: string; value: string }>, reject: Reject): string | undefined {
+  const parsed = schedulerFromLabels(labels);
+  if (parsed === undefined) return undefined;
+  if (parsed.ok) return parsed.scheduler;
+  reject({ key: SCHEDULER_LABEL, value: parsed.value }, parsed.code, parsed.message);
+  return undefined;
+}
+
 function discoveryPorts(raw: JsonObject, reject: Reject): RawPort[] {
   const out: RawPort[] = [];
   for (const p of arr(raw, 'discovery', 'ports', 'ports')) {
     const labels = labelList(p, 'labels', 'labels');
     const vips = labels.filter((l) => isVipLabelKey(l.key));
+    const scheduler = schedulerLabel(labels, reject);
     const rejectAll = (code: RejectionCode, message: string): void => vips.forEach((l) => reject(l, code, message));
     const number = num(p, 'number');
     const scope = parseNetworkScope(labels);
@@ -224,6 +236,7 @@ function discoveryPorts(raw: JsonObject, reject: Reject): RawPort[] {
       for (const protocol of protocols.protocols) {
         const port: RawPort = { name: str(p, 'name') ?? 'default', protocol };
         if (vips.length > 0) port.vips = vips;
+        if (scheduler !== undefined) port.scheduler = scheduler;
         if (scope.scope === 'host') port.hostPort = number;
         else port.port = number;
         out.push(port);
@@ -274,6 +287,7 @@ export function parseMesosTask(input: unknown, ctx: MesosTaskContext): MesosTask
     if (p.name !== undefined) out.name = p.name;
     if (p.port !== undefined) out.port = p.port;
     if (p.hostPort !== undefined) out.hostPort = p.hostPort;
+    if (p.scheduler !== undefined) out.scheduler = p.scheduler;
     return out;
   }).sort(portOrder);
 
@@ -288,6 +302,8 @@ export function parseMesosTask(input: unknown, ctx: MesosTaskContext): MesosTask
     runtime: runtimeOf(raw),
   };
   if (agentIp !== undefined) task.agentIp = agentIp;
+  const scheduler = schedulerLabel(labelList(raw, 'labels', 'labels'), reject);
+  if (scheduler !== undefined) task.scheduler = scheduler;
   const healthy = at(status, 'healthy');
   if (typeof healthy === 'boolean') task.healthy = healthy;
   else if (at(raw, 'health_check') !== undefined) task.healthy = false;

@@ -16,6 +16,7 @@ import { homeOffset } from './hash.js';
 import { hostPort } from './ip.js';
 import { fqdnOf } from './naming.js';
 import { poolAddress, poolOffset, resolveOptions, type Pool, type ResolvedOptions } from './options.js';
+import { electScheduler, type SchedulerVote } from './scheduler.js';
 import type { Backend, Family, LabelRejection, ModelOptions, NameAddress, Task, TaskRef, UnallocatedName, Vip } from './types.js';
 
 export interface ChangeSummary {
@@ -373,6 +374,8 @@ export class VipTable {
     const out: Array<{ vip: Vip; sortKey: string; digest: string }> = [];
     for (const family of FAMILIES) {
       const winners = new Map<number | string, Backend>();
+      // The scheduler each winning backend's task names; made only once one names any.
+      let votes: Map<number | string, string> | undefined;
       const labels = new Set<string>();
       const portNames = new Set<string>();
       const sources = new Set<string>();
@@ -384,7 +387,11 @@ export class VipTable {
           sources.add(b.source);
           const k = backendOrderKey(b);
           const prev = winners.get(k);
-          if (prev === undefined || better(b, prev)) winners.set(k, b);
+          if (prev === undefined || better(b, prev)) {
+            winners.set(k, b);
+            if (c.scheduler !== undefined) (votes ??= new Map()).set(k, c.scheduler);
+            else votes?.delete(k);
+          }
         }
         if (used) {
           for (const l of c.labels) labels.add(l);
@@ -406,6 +413,7 @@ export class VipTable {
         address = g.info.address;
       }
       const { protocol, port } = g.info;
+      const election = votes === undefined ? undefined : electScheduler(votes.values());
       // Frozen: callers share these objects with the table's cache.
       const vip: Vip = Object.freeze({
         key: `${protocol}/${hostPort(address, port)}`,
@@ -418,6 +426,8 @@ export class VipTable {
         labels: Object.freeze([...labels].sort(cmp)) as string[],
         sources: Object.freeze([...sources].sort(cmp)) as string[],
         ...(portNames.size > 0 ? { portNames: Object.freeze([...portNames].sort(cmp)) as string[] } : {}),
+        ...(election?.scheduler !== undefined ? { scheduler: election.scheduler } : {}),
+        ...(election?.votes !== undefined ? { schedulerVotes: Object.freeze(election.votes.map((v) => Object.freeze(v))) as SchedulerVote[] } : {}),
         backends: Object.freeze([...winners].sort((a, b) => compareOrderKeys(a[0], b[0])).map((w) => w[1])) as Backend[],
       });
       const sortKey = `${addressSortKey(family, value)}|${String(port).padStart(5, '0')}|${protocol}`;

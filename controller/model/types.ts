@@ -3,6 +3,8 @@
 // the desired VIP table. Field names follow dcos-net's task map
 // (dcos_net_mesos_listener:task()) so its test expectations map one to one.
 
+import type { SchedulerVote } from './scheduler.js';
+
 export type Protocol = 'tcp' | 'udp';
 export type Family = 4 | 6;
 
@@ -33,6 +35,8 @@ export interface TaskPort {
   port?: number;
   hostPort?: number;
   vips: VipLabel[];
+  /** IPVS scheduler named for this port's VIPs (label `l4lb.scheduler`, already valid); wins over `Task.scheduler`. */
+  scheduler?: string;
 }
 
 /** A normalized task: what dcos-net's parse yields, plus where it came from. */
@@ -53,6 +57,8 @@ export interface Task {
   /** Absent: no health check. false: a check exists and is failing or has no result yet. */
   healthy?: boolean;
   runtime?: Runtime;
+  /** IPVS scheduler named for all the task's VIPs (already valid); a port's own wins. Absent: no preference. */
+  scheduler?: string;
   /** Problems the source found while normalizing (bad legacy labels, ...). */
   rejected?: LabelRejection[];
 }
@@ -84,7 +90,8 @@ export type RejectionCode =
   | 'VIP_UNKNOWN_PORT'
   | 'VIP_PORT_AMBIGUOUS'
   | 'VIP_BAD_FRAMEWORK'
-  | 'VIP_UNKNOWN_ANNOTATION';
+  | 'VIP_UNKNOWN_ANNOTATION'
+  | 'VIP_BAD_SCHEDULER';
 
 /** A label the model skipped, with the reason; shown in status and logs. */
 export interface LabelRejection {
@@ -129,6 +136,13 @@ export interface Vip {
   sources: string[];
   /** Names of the task ports behind this VIP (`http`), sorted; present only when some port has a name. For DNS SRV. */
   portNames?: string[];
+  /**
+   * IPVS scheduler the VIP's backends named (the vote in scheduler.ts);
+   * absent when none did: the global `ipvs.scheduler` applies.
+   */
+  scheduler?: string;
+  /** Present only when backends named different schedulers: every name with its backend count, winner first. */
+  schedulerVotes?: SchedulerVote[];
   /** Sorted by (ip, port); unique by (ip, port). */
   backends: Backend[];
 }

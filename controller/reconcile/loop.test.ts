@@ -298,8 +298,8 @@ test('loop: corrupt record: reported, nothing undesired deleted, desired service
 });
 
 test('loop: one failing VIP is reported and backs off; the others are programmed and not blocked', async () => {
-  const vips = nVips(5, 1);
-  const s = setup({ vips, opts: { config: { perVipScheduler: (v) => (v.address === '11.0.0.2' ? 'nosuch' : undefined) } } });
+  const vips = nVips(5, 1).map((v) => (v.address === '11.0.0.2' ? { ...v, scheduler: 'nosuch' } : v));
+  const s = setup({ vips });
   const [p] = await s.tick();
   assert.deepEqual(p!.failedVips, ['tcp/11.0.0.2:80']);
   assert.deepEqual(p!.errors.map((e) => [e.vip, e.code, e.op]), [

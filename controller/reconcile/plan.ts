@@ -4,7 +4,8 @@
 //
 // Rules (see README.md):
 // - In sync -> zero ops (and no group at all).
-// - Scheduler/flags and destination weights/forwarding are edited IN PLACE,
+// - Scheduler (the VIP's own, else the configured one), flags and
+//   destination weights/forwarding are edited IN PLACE,
 //   never delete+add (the kernel's dest trash makes re-adds slow, and a
 //   delete drops the destination's connections).
 // - Per VIP: service add/edit first, then destination adds and edits, then
@@ -35,10 +36,8 @@ export interface OwnershipView {
 }
 
 export interface PlanConfig {
-  /** IPVS scheduler of every VIP (DC/OS: wlc). */
+  /** IPVS scheduler of every VIP that names none itself (`Vip.scheduler`); DC/OS: wlc. */
   scheduler: string;
-  /** A VIP's own scheduler, or undefined for the default. */
-  perVipScheduler?: (vip: Vip) => string | undefined;
   /** A draining TCP destination is deleted after this long even with connections left. */
   drainTimeoutMs: number;
   /** Forwarding method of every destination; only masquerading is supported. */
@@ -166,7 +165,7 @@ function destinationDiffers(want: Destination, have: DestinationEntry): boolean 
 function planDesired(key: string, vip: Vip, svc: ServiceWithDestinations | undefined, ctx: PlanContext): VipPlan {
   const g = emptyGroup(key);
   const { config, drains, now } = ctx;
-  const scheduler = config.perVipScheduler?.(vip) ?? config.scheduler;
+  const scheduler = vip.scheduler ?? config.scheduler;
   const service = serviceOfVip(vip, scheduler);
   const owned = ctx.owned.isOwned(key);
 

@@ -77,7 +77,7 @@ describe('VIP file: errors name the line and the entry', () => {
     assert.deepEqual(problems(text), [
       '4 vips[0].backends[0].port: must be an integer 1-65535, got "http"',
       '6 vips[1].ip: myapp:80 is not <address>:<port> (for a name use `name`)',
-      '9 vips[2]: unknown key "protocl" (allowed: name, ip, protocol, framework, backends)',
+      '9 vips[2]: unknown key "protocl" (allowed: name, ip, protocol, framework, scheduler, backends)',
     ]);
   });
 
@@ -103,6 +103,7 @@ describe('VIP file: errors name the line and the entry', () => {
     ['a port 0 in the label', 'vips:\n  - {name: "a:0"}\n', '2 vips[0].name: port 0 must be greater than 0'],
     ['an address given as name', 'vips:\n  - {name: "1.2.3.4:80"}\n', '2 vips[0].name: 1.2.3.4:80 is an address: use `ip`'],
     ['an unknown protocol', 'vips:\n  - {name: a:1, protocol: sctp}\n', '2 vips[0].protocol: must be tcp, udp or "udp,tcp"'],
+    ['a scheduler that is not a string', 'vips:\n  - {name: a:1, scheduler: 5}\n', '2 vips[0].scheduler: must be a string naming an IPVS scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)'],
     ['an empty framework', 'vips:\n  - {name: a:1, framework: ""}\n', '2 vips[0].framework: must be a non-empty string'],
     ['backends that is not a list', 'vips:\n  - {name: a:1, backends: 5}\n', '2 vips[0].backends: must be a list of {ip, port}'],
     ['a backend that is not a mapping', 'vips:\n  - name: a:1\n    backends: [5]\n', '3 vips[0].backends[0]: must be a mapping {ip, port, weight?}'],
@@ -123,5 +124,41 @@ describe('VIP file: errors name the line and the entry', () => {
   it('stops listing after 20 problems', () => {
     const text = `vips:\n${Array.from({ length: 30 }, (_, i) => `  - {name: a${i}}`).join('\n')}\n`;
     assert.equal(problems(text).length, 20);
+  });
+});
+
+describe('VIP file: scheduler', () => {
+  const text = (scheduler: string) => [
+    'vips:',
+    '  - name: /a:80',
+    `    scheduler: ${scheduler}`,
+    '    backends: [{ip: 10.0.0.1, port: 8080}, {ip: 10.0.0.2, port: 8080}]',
+    '  - name: /b:80',
+    '    backends: [{ip: 10.0.0.3, port: 8080}]',
+  ].join('\n');
+  const table = (tasks: Parameters<VipTable['replaceSource']>[1]) => {
+    const t = new VipTable();
+    t.replaceSource('file', tasks);
+    return t;
+  };
+
+  it('every backend of the entry names it; the VIP gets it, the other VIP none', () => {
+    const r = ok(text('sh'));
+    assert.deepEqual(r.tasks.map((t) => t.scheduler), ['sh', 'sh', undefined]);
+    assert.equal('scheduler' in (r.tasks[2] as object), false);
+    const vips = table(r.tasks).vips();
+    assert.deepEqual(vips.map((v) => [v.names[0]?.split('.')[0], v.scheduler]).sort(), [['a', 'sh'], ['b', undefined]]);
+  });
+
+  it('a string that names no IPVS scheduler is VIP_BAD_SCHEDULER, not a file error: the VIP serves with the default', () => {
+    const r = ok(text('fastest'));
+    assert.deepEqual(r.tasks.map((t) => t.scheduler), [undefined, undefined, undefined]);
+    const t = table(r.tasks);
+    assert.equal(t.vips().length, 2);
+    assert.ok(t.vips().every((v) => v.scheduler === undefined));
+    assert.deepEqual(t.rejected().map((x) => [x.key, x.value, x.code]), [
+      ['vips[0].scheduler', 'fastest', 'VIP_BAD_SCHEDULER'],
+      ['vips[0].scheduler', 'fastest', 'VIP_BAD_SCHEDULER'],
+    ]);
   });
 });

@@ -8,6 +8,7 @@
 //       protocol: tcp            # tcp (default) | udp | "udp,tcp"
 //       framework: marathon      # second label of the name (default marathon):
 //                                #   myapp.marathon.l4lb.thisdcos.directory
+//       scheduler: rr            # IPVS scheduler (default: ipvs.scheduler)
 //       backends:
 //         - ip: 10.0.0.5         # IPv4 or IPv6
 //           port: 8080           # 1-65535
@@ -18,12 +19,15 @@
 //       backends: [{ ip: 10.0.0.7, port: 5353 }]
 //
 // Each entry has exactly one of `name` and `ip`. Unknown keys are errors
-// (they are usually typos). Each backend becomes one Task (id
+// (they are usually typos). A `scheduler` that is a string but no IPVS
+// scheduler is not: like a bad `l4lb.scheduler` label it is a rejection
+// (VIP_BAD_SCHEDULER) and the VIP serves with the default scheduler.
+// Each backend becomes one Task (id
 // `<protocol>/<label>/<ip:port>`, stable across reordering), so the model
 // derives the VIP exactly as it would from a Mesos task.
 
 import yaml from 'js-yaml';
-import { hostPort, parseIp, parseProtocols, parseVipValue } from '../model/index.js';
+import { IPVS_SCHEDULERS, hostPort, parseIp, parseProtocols, parseScheduler, parseVipValue } from '../model/index.js';
 import type { Protocol, Task } from '../model/index.js';
 import { isObject } from './json.js';
 
@@ -41,7 +45,7 @@ export type FileParse =
   | { ok: false; kind: 'syntax' | 'schema'; problems: FileProblem[] };
 
 const TOP_KEYS = ['version', 'vips'];
-const VIP_KEYS = ['name', 'ip', 'protocol', 'framework', 'backends'];
+const VIP_KEYS = ['name', 'ip', 'protocol', 'framework', 'scheduler', 'backends'];
 const BACKEND_KEYS = ['ip', 'port', 'weight'];
 const MAX_PROBLEMS = 20;
 
@@ -137,6 +141,9 @@ export function parseVipFile(text: string, filename: string, source: string): Fi
     if (protos === undefined || !protos.ok) return problem(entry, `${path}.protocol`, 'must be tcp, udp or "udp,tcp"');
     const framework = entry['framework'] ?? 'marathon';
     if (typeof framework !== 'string' || framework === '') return problem(entry, `${path}.framework`, 'must be a non-empty string');
+    const schedulerText = entry['scheduler'];
+    if (schedulerText !== undefined && typeof schedulerText !== 'string') return problem(entry, `${path}.scheduler`, `must be a string naming an IPVS scheduler (${IPVS_SCHEDULERS.join(', ')})`);
+    const scheduler = schedulerText === undefined ? undefined : parseScheduler(schedulerText);
     const vipKey = `${protos.protocols.join(',')}/${label}`;
     const dup = seen.get(vipKey);
     if (dup !== undefined) return problem(entry, path, `the same VIP as ${dup}`);
@@ -148,6 +155,10 @@ export function parseVipFile(text: string, filename: string, source: string): Fi
     backends.forEach((b: unknown, j: number) => {
       const task = backendTask(b, `${path}.backends[${j}]`, { source, label, framework, protocols: protos.protocols, host: hostOf(label) }, (node, p, m) => problem(node ?? backends, p, m));
       if (task === undefined) return;
+      if (scheduler?.ok === true) task.scheduler = scheduler.scheduler;
+      else if (scheduler?.ok === false) {
+        task.rejected = [{ source, taskId: task.id, key: `${path}.scheduler`, value: scheduler.value, code: scheduler.code, message: scheduler.message }];
+      }
       const ip = task.taskIps[0] as string;
       if (family !== undefined && (ip.includes(':') ? 6 : 4) !== family) {
         return problem(b, `${path}.backends[${j}].ip`, `${ip} is not IPv${family} like the VIP ${label}`);

@@ -164,3 +164,37 @@ describe('EndpointSlice endpoints -> backends', () => {
     assert.deepEqual(tasks.map((t) => t.taskIps[0]), ['10.0.0.2']);
   });
 });
+
+describe('Kubernetes: the scheduler annotation', () => {
+  it('is known (no VIP_UNKNOWN_ANNOTATION) and applies to every VIP of the Service', () => {
+    const v = vipsOf({ [`${A}vip-http`]: '/myapp:80', [`${A}vip-metrics`]: '/myapp-metrics:9090', [`${A}scheduler`]: 'sh' });
+    assert.deepEqual(v.rejected, []);
+    assert.equal(v.scheduler, 'sh');
+    const { tasks } = serviceTasks(v, [slice('a', [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }], { ports: [{ name: 'http', port: 8080 }, { name: 'metrics', port: 9100 }] })], 'k');
+    assert.deepEqual(tasks.map((t) => t.scheduler), ['sh', 'sh']);
+    const table = new VipTable();
+    table.replaceSource('k', tasks);
+    assert.deepEqual(table.vips().map((x) => [x.port, x.scheduler]).sort(), [[80, 'sh'], [9090, 'sh']]);
+  });
+
+  it('absent: no scheduler field on the Service or its tasks', () => {
+    const v = vipsOf({ [`${A}vip-http`]: '/myapp:80' });
+    assert.equal('scheduler' in v, false);
+    const { tasks } = serviceTasks(v, [slice('a', [{ addresses: ['10.0.0.1'] }])], 'k');
+    assert.equal('scheduler' in (tasks[0] as object), false);
+  });
+
+  it('a bad value is VIP_BAD_SCHEDULER; the VIPs still serve with the default', () => {
+    const v = vipsOf({ [`${A}vip-http`]: '/myapp:80', [`${A}scheduler`]: 'round-robin' });
+    assert.deepEqual(v.rejected.map((r) => [r.taskId, r.key, r.value, r.code]), [['shop/myapp', `${A}scheduler`, 'round-robin', 'VIP_BAD_SCHEDULER']]);
+    assert.equal(v.scheduler, undefined);
+    assert.equal(v.ports.length, 1);
+    const { tasks } = serviceTasks(v, [slice('a', [{ addresses: ['10.0.0.1'] }])], 'k');
+    assert.equal(tasks[0]?.scheduler, undefined);
+  });
+
+  it('the unknown-annotation message names it', () => {
+    const v = vipsOf({ [`${A}schedular`]: 'rr' });
+    assert.match(v.rejected[0]?.message ?? '', /or l4lb\.thisdcos\.directory\/scheduler$/);
+  });
+});

@@ -7,6 +7,7 @@
 //   l4lb.thisdcos.directory/vip-<port name>: "/myapp:80"   the Service port named <port name>
 //   l4lb.thisdcos.directory/vip: "/myapp:80"               the Service's only port (named or not)
 //   l4lb.thisdcos.directory/framework: marathon            second label of the name (default kubernetes)
+//   l4lb.thisdcos.directory/scheduler: rr                  IPVS scheduler of the Service's VIPs (default ipvs.scheduler)
 // Values use the VIP label syntax (`/name:port`, `name:port`, `10.1.2.3:80`,
 // `[fd00::1]:80`); several VIPs on one port are separated by commas. Any
 // other key under l4lb.thisdcos.directory/ is a mistake and is rejected,
@@ -25,7 +26,7 @@
 // several slices (the controller moves endpoints between slices) is one
 // backend, running if any slice says ready.
 
-import { domainFrag, parseIp, parseVipValue } from '../model/index.js';
+import { domainFrag, parseIp, parseScheduler, parseVipValue } from '../model/index.js';
 import type { LabelRejection, Protocol, RejectionCode, Task, TaskPort, VipLabel } from '../model/index.js';
 import { arr, at, isObject, num, obj, str } from './json.js';
 
@@ -35,6 +36,8 @@ export const VIP_ANNOTATION = `${ANNOTATION_PREFIX}vip`;
 /** `vip-<port name>`: the VIPs of the named Service port. */
 export const VIP_PORT_ANNOTATION = `${ANNOTATION_PREFIX}vip-`;
 export const FRAMEWORK_ANNOTATION = `${ANNOTATION_PREFIX}framework`;
+/** The IPVS scheduler of every VIP of the Service: the `l4lb.scheduler` label of Mesos tasks. */
+export const SCHEDULER_ANNOTATION = `${ANNOTATION_PREFIX}scheduler`;
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 export const DEFAULT_FRAMEWORK = 'kubernetes';
 
@@ -55,6 +58,8 @@ export interface ServiceVips {
   namespace: string;
   name: string;
   framework: string;
+  /** From the scheduler annotation, valid; absent: no preference. */
+  scheduler?: string;
   /** Ports with at least one valid VIP. */
   ports: ServiceVipPort[];
   /** Bad annotations (taskId is the Service's `namespace/name`). */
@@ -120,9 +125,18 @@ export function serviceVips(svc: unknown, source: string): ServiceVips | undefin
     }
   }
 
+  let scheduler: string | undefined;
+  const sched = annotations[SCHEDULER_ANNOTATION];
+  if (typeof sched === 'string') {
+    // A bad one is reported and the VIPs keep the default scheduler.
+    const parsed = parseScheduler(sched);
+    if (parsed.ok) scheduler = parsed.scheduler;
+    else reject(SCHEDULER_ANNOTATION, parsed.value, parsed.code, parsed.message);
+  }
+
   const byPort = new Map<number, ServiceVipPort>();
   for (const [k, value] of ours) {
-    if (k === FRAMEWORK_ANNOTATION) continue;
+    if (k === FRAMEWORK_ANNOTATION || k === SCHEDULER_ANNOTATION) continue;
     let index: number;
     if (k === VIP_ANNOTATION) {
       if (ports.length !== 1) {
@@ -141,7 +155,7 @@ export function serviceVips(svc: unknown, source: string): ServiceVips | undefin
       }
     } else {
       reject(k, value, 'VIP_UNKNOWN_ANNOTATION',
-        `unknown l4lb annotation: use ${VIP_ANNOTATION}, ${VIP_PORT_ANNOTATION}<port name> or ${FRAMEWORK_ANNOTATION}`);
+        `unknown l4lb annotation: use ${VIP_ANNOTATION}, ${VIP_PORT_ANNOTATION}<port name>, ${FRAMEWORK_ANNOTATION} or ${SCHEDULER_ANNOTATION}`);
       continue;
     }
     const port = ports[index];
@@ -172,7 +186,7 @@ export function serviceVips(svc: unknown, source: string): ServiceVips | undefin
     byPort.set(index, entry);
   }
   const out = [...byPort.entries()].sort(([a], [b]) => a - b).map(([, p]) => p);
-  return { key, namespace, name, framework, ports: out, rejected };
+  return { key, namespace, name, framework, ...(scheduler !== undefined && { scheduler }), ports: out, rejected };
 }
 
 type EndpointState = 'running' | 'killing';
@@ -231,6 +245,7 @@ export function serviceTasks(svc: ServiceVips, slices: readonly unknown[], sourc
           byIp.set(id, {
             source, id, name: `${svc.name}.${svc.namespace}`, framework: svc.framework,
             taskIps: [ip.address], ports: ports.map((p) => ({ ...p })), state,
+            ...(svc.scheduler !== undefined && { scheduler: svc.scheduler }),
           });
           continue;
         }

@@ -199,3 +199,56 @@ describe('Marathon app -> tasks: labels, health, states', () => {
     assert.deepEqual(tasksFromApp({}, CTX).problems, ['an app without a string "id"']);
   });
 });
+
+describe('Marathon app -> tasks: the l4lb.scheduler label', () => {
+  const app = (extra: Record<string, unknown> = {}, portLabels: Record<string, unknown> = {}) => ({
+    id: '/web',
+    portDefinitions: [
+      { port: 0, name: 'http', labels: { VIP_0: '/web:80', ...portLabels } },
+      { port: 0, name: 'admin', labels: { VIP_0: '/admin:81' } },
+    ],
+    tasks: [running('web.1'), running('web.2', { host: '10.0.0.6' })],
+    ...extra,
+  });
+  const schedulers = (tasks: readonly Task[]): Record<string, string | undefined> => {
+    const t = new VipTable();
+    t.replaceSource('marathon', [...tasks]);
+    return Object.fromEntries(t.vips().map((v) => [v.names[0]?.split('.')[0], v.scheduler]));
+  };
+
+  it('a port label is that port\'s scheduler, not a VIP label', () => {
+    const r = tasksFromApp(app({}, { 'l4lb.scheduler': 'rr' }), CTX);
+    assert.deepEqual(r.tasks[0]?.ports.map((p) => [p.name, p.scheduler, p.vips.map((v) => v.key)]), [['http', 'rr', ['VIP_0']], ['admin', undefined, ['VIP_0']]]);
+    assert.deepEqual(schedulers(r.tasks), { web: 'rr', admin: undefined });
+  });
+
+  it('an app label (TaskInfo.labels) applies to every VIP of the task; the port label wins over it', () => {
+    const r = tasksFromApp(app({ labels: { 'l4lb.scheduler': 'sh' } }, { 'l4lb.scheduler': 'rr' }), CTX);
+    assert.deepEqual(r.tasks.map((t) => t.scheduler), ['sh', 'sh']);
+    assert.deepEqual(schedulers(r.tasks), { web: 'rr', admin: 'sh' });
+    assert.deepEqual(schedulers(tasksFromApp(app({ labels: { 'l4lb.scheduler': 'sh' } }), CTX).tasks), { web: 'sh', admin: 'sh' });
+  });
+
+  it('bad values: each task reports VIP_BAD_SCHEDULER, the VIPs keep the default; a non-string is no label', () => {
+    const r = tasksFromApp(app({ labels: { 'l4lb.scheduler': 'RR' } }, { 'l4lb.scheduler': 'fastest' }), CTX);
+    assert.deepEqual(r.tasks.flatMap((t) => (t.rejected ?? []).map((x) => [x.taskId, x.key, x.value, x.code])), [
+      ['web.1', 'l4lb.scheduler', 'fastest', 'VIP_BAD_SCHEDULER'],
+      ['web.1', 'l4lb.scheduler', 'RR', 'VIP_BAD_SCHEDULER'],
+      ['web.2', 'l4lb.scheduler', 'fastest', 'VIP_BAD_SCHEDULER'],
+      ['web.2', 'l4lb.scheduler', 'RR', 'VIP_BAD_SCHEDULER'],
+    ]);
+    assert.deepEqual(schedulers(r.tasks), { web: undefined, admin: undefined });
+    const n = tasksFromApp(app({ labels: { 'l4lb.scheduler': 7 } }), CTX);
+    assert.equal(n.tasks[0]?.rejected, undefined);
+    assert.equal(n.tasks[0]?.scheduler, undefined);
+  });
+
+  it('container networking: a port mapping label too', () => {
+    const t = one({
+      id: '/c', networks: [{ mode: 'container', name: 'dcos' }],
+      container: { portMappings: [{ containerPort: 80, labels: { VIP_0: '/c:80', 'l4lb.scheduler': 'mh' } }] },
+      tasks: [running('c.1')],
+    });
+    assert.deepEqual(t.ports.map((p) => [p.port, p.scheduler]), [[80, 'mh']]);
+  });
+});

@@ -19,8 +19,8 @@
 //   result (Marathon's own and Mesos checks alike); no result yet = unhealthy.
 //   (dcos-net sees only Mesos-level checks: ours is stricter on purpose.)
 
-import { isVipLabelKey, mesosTaskState, parseIp, parseLegacyLabel, parseProtocols } from '../model/index.js';
-import type { LabelRejection, Protocol, RejectionCode, Runtime, Task, TaskPort, VipLabel } from '../model/index.js';
+import { SCHEDULER_LABEL, isVipLabelKey, mesosTaskState, parseIp, parseLegacyLabel, parseProtocols, schedulerFromLabels } from '../model/index.js';
+import type { LabelRejection, Protocol, RejectionCode, Runtime, SchedulerParse, Task, TaskPort, VipLabel } from '../model/index.js';
 import { arr, at, isObject, num, obj, str } from './json.js';
 
 export interface MarathonContext {
@@ -45,6 +45,8 @@ export interface AppPort {
   vips: VipLabel[];
   /** Set when the protocol is unusable: the VIP labels are rejected with it. */
   error?: { code: RejectionCode; message: string };
+  /** The port's `l4lb.scheduler` label: valid, or the rejection every task reports. */
+  scheduler?: SchedulerParse;
 }
 
 export interface AppResult {
@@ -73,21 +75,25 @@ export function networkMode(app: unknown): NetworkMode {
   return 'host';
 }
 
-function labelsOf(v: unknown): VipLabel[] {
+/** A Marathon label object's string entries. */
+function labelsOf(v: unknown): Array<{ key: string; value: string }> {
   if (!isObject(v)) return [];
   return Object.entries(v)
-    .filter((e): e is [string, string] => typeof e[1] === 'string' && isVipLabelKey(e[0]))
+    .filter((e): e is [string, string] => typeof e[1] === 'string')
     .map(([key, value]) => ({ key, value }));
 }
 
-function portFrom(raw: unknown, base: Omit<AppPort, 'protocols' | 'vips' | 'error'>): AppPort {
-  const vips = labelsOf(at(raw, 'labels'));
+function portFrom(raw: unknown, base: Omit<AppPort, 'protocols' | 'vips' | 'error' | 'scheduler'>): AppPort {
+  const labels = labelsOf(at(raw, 'labels'));
+  const vips = labels.filter((l) => isVipLabelKey(l.key));
   const text = str(raw, 'protocol') ?? 'tcp';
   const parsed = parseProtocols(text);
   const name = str(raw, 'name');
   const port: AppPort = { ...base, protocols: parsed.ok ? parsed.protocols : [], vips };
   if (name !== undefined) port.name = name;
   if (!parsed.ok) port.error = { code: parsed.code, message: parsed.message };
+  const scheduler = schedulerFromLabels(labels);
+  if (scheduler !== undefined) port.scheduler = scheduler;
   return port;
 }
 
@@ -140,7 +146,10 @@ export function tasksFromApp(app: unknown, ctx: MarathonContext): AppResult {
   const problems: string[] = [];
   if (appId === '') return { appId, tasks: [], problems: ['an app without a string "id"'] };
   const template = appPorts(app);
-  const legacy = Object.entries(obj(app, 'labels') ?? {}).filter((e): e is [string, string] => typeof e[1] === 'string');
+  const appLabels = labelsOf(obj(app, 'labels'));
+  const legacy = appLabels.map((l): [string, string] => [l.key, l.value]);
+  // App labels become TaskInfo.labels: the task-level scheduler.
+  const scheduler = schedulerFromLabels(appLabels);
   const tasks: Task[] = [];
   for (const raw of arr(app, 'tasks')) {
     const id = str(raw, 'id');
@@ -148,16 +157,21 @@ export function tasksFromApp(app: unknown, ctx: MarathonContext): AppResult {
       problems.push(`app ${appId}: a task without a string "id"`);
       continue;
     }
-    tasks.push(taskFrom(app, appId, raw, id, template, legacy, ctx));
+    tasks.push(taskFrom(app, appId, raw, id, template, legacy, scheduler, ctx));
   }
   return { appId, tasks, problems };
 }
 
 function taskFrom(app: unknown, appId: string, raw: unknown, id: string, template: AppPort[],
-  legacy: Array<[string, string]>, ctx: MarathonContext): Task {
+  legacy: Array<[string, string]>, appScheduler: SchedulerParse | undefined, ctx: MarathonContext): Task {
   const rejected: LabelRejection[] = [];
   const reject = (l: VipLabel, code: RejectionCode, message: string): void =>
     void rejected.push({ source: ctx.source, taskId: id, key: l.key, value: l.value, code, message });
+  const validScheduler = (p: SchedulerParse | undefined): string | undefined => {
+    if (p === undefined || p.ok) return p?.scheduler;
+    reject({ key: SCHEDULER_LABEL, value: p.value }, p.code, p.message);
+    return undefined;
+  };
   const hostPorts = arr(raw, 'ports').filter((p): p is number => typeof p === 'number');
   const taskIps: string[] = [];
   for (const a of arr(raw, 'ipAddresses')) {
@@ -166,6 +180,7 @@ function taskFrom(app: unknown, appId: string, raw: unknown, id: string, templat
   }
   const ports: TaskPort[] = [];
   for (const p of template) {
+    const scheduler = validScheduler(p.scheduler);
     if (p.error !== undefined) {
       for (const l of p.vips) reject(l, p.error.code, p.error.message);
       continue;
@@ -176,6 +191,7 @@ function taskFrom(app: unknown, appId: string, raw: unknown, id: string, templat
     for (const protocol of p.protocols) {
       const port: TaskPort = { protocol, vips: p.vips };
       if (p.name !== undefined) port.name = p.name;
+      if (scheduler !== undefined) port.scheduler = scheduler;
       if (hostPort !== undefined) port.hostPort = hostPort;
       else port.port = p.containerPort as number;
       ports.push(port);
@@ -210,6 +226,8 @@ function taskFrom(app: unknown, appId: string, raw: unknown, id: string, templat
   };
   const agentIp = agentText === undefined ? undefined : parseIp(agentText)?.address;
   if (agentIp !== undefined) task.agentIp = agentIp;
+  const scheduler = validScheduler(appScheduler);
+  if (scheduler !== undefined) task.scheduler = scheduler;
   const healthy = taskHealth(app, raw);
   if (healthy !== undefined) task.healthy = healthy;
   if (rejected.length > 0) task.rejected = rejected;

@@ -1,7 +1,7 @@
 // The JSON the status API serves: one definition for the server and the CLI.
 // Times are ISO 8601 strings; durations are milliseconds unless named otherwise.
 
-import type { BackendHealth, LabelRejection, Protocol } from '../model/index.js';
+import type { BackendHealth, LabelRejection, Protocol, SchedulerVote } from '../model/index.js';
 import type { SourceKind, SourceState } from '../sources/types.js';
 
 /** `GET /v1/vips`: dcos-net's shape, element for element (dcos_rest_vips_handler.erl). */
@@ -50,7 +50,10 @@ export interface VipSummary {
   /** Task port names (for SRV). */
   portNames: string[];
   sources: string[];
+  /** The IPVS scheduler the VIP should have: the one its backends named, else `ipvs.scheduler`. */
   scheduler: string;
+  /** Backends named different schedulers (e.g. mid rolling deploy): each name and its backends, winner first. */
+  schedulerVotes?: SchedulerVote[];
   /** The IPVS service exists and the VIP is announced (address, DNS). */
   forwarding: boolean;
   /** The last pass that touched it failed for it (it is retried with backoff). */

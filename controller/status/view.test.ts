@@ -112,3 +112,16 @@ test('references: key, IP:PORT, bare IP, FQDN in any zone, relative name, label 
   assert.deepEqual(keys('fd01:c::99'), ['udp/[fd01:c::99]:53']);
   for (const bad of ['', 'nope', 'nope.marathon', 'myapp.kafka', ':80', '[::1', '%%%']) assert.deepEqual(keys(bad), [], bad);
 });
+
+test('summaries: the VIP\'s own scheduler (else the default), and the backends\' disagreement when they disagree', () => {
+  const t = new VipTable(POOL);
+  t.upsertTask(task('old', { taskIps: ['203.0.113.2'], ports: [port(['/web:80'], { port: 8080, scheduler: 'rr' })] }));
+  t.upsertTask(task('new.1', { taskIps: ['203.0.113.3'], ports: [port(['/web:80'], { port: 8080, scheduler: 'sh' })] }));
+  t.upsertTask(task('new.2', { taskIps: ['203.0.113.4'], ports: [port(['/web:80'], { port: 8080, scheduler: 'sh' })] }));
+  t.upsertTask(task('plain', { taskIps: ['203.0.113.5'], ports: [port(['/plain:80'], { port: 8080 })] }));
+  const by = Object.fromEntries(t.vips().map((v) => [v.names[0]!.split('.')[0], summarize(v, ctx())]));
+  assert.equal(by['web']!.scheduler, 'sh');
+  assert.deepEqual(by['web']!.schedulerVotes, [{ scheduler: 'sh', backends: 2 }, { scheduler: 'rr', backends: 1 }]);
+  assert.equal(by['plain']!.scheduler, 'wlc');
+  assert.equal('schedulerVotes' in by['plain']!, false);
+});

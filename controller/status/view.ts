@@ -10,6 +10,7 @@ import type { BackendDetail, BackendState, BackendView, DcosVip, KernelStats, Vi
 
 /** What summaries need beyond the VIP itself. */
 export interface VipContext {
+  /** `ipvs.scheduler`: for VIPs whose backends name none. */
   scheduler: string;
   forwarding(key: string): boolean;
   failing(key: string): boolean;
@@ -93,7 +94,8 @@ export function summarize(v: Vip, ctx: VipContext): VipSummary {
     labels: [...v.labels],
     portNames: [...(v.portNames ?? [])],
     sources: [...v.sources],
-    scheduler: ctx.scheduler,
+    scheduler: v.scheduler ?? ctx.scheduler,
+    ...(v.schedulerVotes !== undefined && { schedulerVotes: v.schedulerVotes.map((x) => ({ ...x })) }),
     forwarding: ctx.forwarding(v.key),
     failing: ctx.failing(v.key),
     since: new Date(ctx.since(v.key)).toISOString(),

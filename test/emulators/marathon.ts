@@ -100,6 +100,17 @@ export class MarathonEmulator extends EmulatorServer {
     return tasks;
   }
 
+  /**
+   * Changes the app definition and announces it (api_post_event) while its
+   * tasks keep running. Real Marathon would roll the tasks for most changes;
+   * keeping them lets a test tell a change of the definition alone.
+   */
+  updateApp(id: string, change: (app: Json) => void): void {
+    const s = this.mustApp(id);
+    change(s.app);
+    this.emit('api_post_event', { clientIp: '127.0.0.1', uri: `/v2/apps${id}`, appDefinition: s.app });
+  }
+
   /** Launches or kills tasks until the app has `instances`. */
   scaleApp(id: string, instances: number): void {
     const s = this.mustApp(id);

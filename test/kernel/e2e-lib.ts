@@ -200,21 +200,22 @@ export function e2eDaemonFlags(stateDir: string, opts: { drainTimeout?: string }
 }
 
 /**
- * Deploys a Marathon app whose one port carries `VIP_0: vip`, host networking
- * on the given agents, and starts each task as a real HTTP server answering
- * with its task id on its agent (backend namespace) at its host port.
+ * Deploys a Marathon app whose one port carries `VIP_0: vip` (and any
+ * `portLabels`), host networking on the given agents, and starts each task as
+ * a real HTTP server answering with its task id on its agent (backend
+ * namespace) at its host port.
  */
 export async function deployHttpApp(
   marathon: MarathonEmulator,
   agents: readonly Backend[],
-  app: { id: string; instances: number; vip: string; portName?: string },
+  app: { id: string; instances: number; vip: string; portName?: string; portLabels?: Record<string, string> },
   cleanup: Cleanup,
 ): Promise<{ tasks: ReturnType<MarathonEmulator['deployApp']>; servers: Server[] }> {
   const tasks = marathon.deployApp({
     id: app.id,
     instances: app.instances,
     networks: [{ mode: 'host' }],
-    portDefinitions: [{ port: 0, protocol: 'tcp', name: app.portName ?? 'http', labels: { VIP_0: app.vip } }],
+    portDefinitions: [{ port: 0, protocol: 'tcp', name: app.portName ?? 'http', labels: { ...app.portLabels, VIP_0: app.vip } }],
   });
   const servers: Server[] = [];
   for (const t of tasks) {

@@ -181,8 +181,8 @@ test('drift: ipvsadm -D of an owned service, -d of a destination, -e of a weight
 
 test('one failing VIP (unknown per-VIP scheduler) is reported on that VIP; the others are programmed', async () => {
   const table = new Table(Array.from({ length: N }, (_, i) => vipN(i)));
-  for (let i = N; i < N + 20; i++) table.map.set(vipN(i).key, vipN(i));
-  const run = reconciler(table, { config: { perVipScheduler: (v) => (v.address === `11.0.1.${N + 7 - 256}` ? 'nosuch' : undefined) } });
+  for (let i = N; i < N + 20; i++) table.map.set(vipN(i).key, i === N + 7 ? { ...vipN(i), scheduler: 'nosuch' } : vipN(i));
+  const run = reconciler(table);
   try {
     const p = await run.pass();
     const bad = `tcp/11.0.1.${N + 7 - 256}:80`;

@@ -110,6 +110,20 @@ test('describe: kubectl layout with kernel counters, backends and events newest 
   assert.match(bare, /Kernel: +<no IPVS service>/);
   assert.match(bare, /Events: +<none>/);
   assert.match(bare, /\n\nName: +<none>\n/, 'blocks separated by a blank line');
+  assert.ok(lines.includes('Scheduler:   wlc'), 'agreement and in sync: just the name');
+});
+
+test('describe: the scheduler shows a pending change and the backends\' disagreement', () => {
+  const stats = { activeConnections: 0, inactiveConnections: 0, connections: 0, cps: 0, bytesIn: 0, bytesOut: 0, bytesInPerSec: 0, bytesOutPerSec: 0, packetsIn: 0, packetsOut: 0 };
+  const d: VipDetail = {
+    ...vip({ scheduler: 'sh', schedulerVotes: [{ scheduler: 'sh', backends: 2 }, { scheduler: 'rr', backends: 1 }] }),
+    backendList: [], events: [], kernel: { scheduler: 'rr', stats },
+  };
+  const line = (x: VipDetail) => renderDescribe([x], NOW).split('\n').find((l) => l.startsWith('Scheduler:'));
+  assert.equal(line(d), 'Scheduler:   rr (desired sh; backends disagree: sh 2, rr 1; most backends win)');
+  assert.equal(line({ ...d, kernel: { scheduler: 'sh', stats } }), 'Scheduler:   sh (backends disagree: sh 2, rr 1; most backends win)');
+  assert.equal(line({ ...d, kernel: undefined, schedulerVotes: undefined }), 'Scheduler:   sh');
+  assert.match(renderVips([vip({ scheduler: 'sh' })], { now: NOW }), /\n\S+ +198\.51\.100\.7 +TCP +80 +2\/3 +sh +5m30s\n/);
 });
 
 test('endpoints: the DC/OS shape; two families of one port merge; several ports need NAME:PORT', () => {

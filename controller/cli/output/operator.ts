@@ -163,6 +163,18 @@ function backendRows(list: readonly BackendDetail[], now: number): string[][] {
   });
 }
 
+// The kernel's scheduler, with what the table wants when the next pass has
+// not caught up yet, and which backends named what when they disagree.
+function schedulerField(v: VipDetail): string {
+  const have = v.kernel?.scheduler ?? v.scheduler;
+  const notes: string[] = [];
+  if (have !== v.scheduler) notes.push(`desired ${v.scheduler}`);
+  if (v.schedulerVotes) {
+    notes.push(`backends disagree: ${v.schedulerVotes.map((x) => `${x.scheduler} ${x.backends}`).join(', ')}; most backends win`);
+  }
+  return notes.length ? `${have} (${notes.join('; ')})` : have;
+}
+
 /** `l4lb describe vip`: one block per VIP, separated by a blank line. */
 export function renderDescribe(vips: readonly VipDetail[], now: number): string {
   return vips.map((v) => describeOne(v, now)).join('\n');
@@ -179,7 +191,7 @@ function describeOne(v: VipDetail, now: number): string {
     ['Labels', v.labels.join(', ') || '<none>'],
     ['Port Names', v.portNames.join(', ') || '<none>'],
     ['Sources', v.sources.join(', ') || '<none>'],
-    ['Scheduler', v.kernel ? v.kernel.scheduler : v.scheduler],
+    ['Scheduler', schedulerField(v)],
     ['Status', vipStatus(v)],
     ['Backends', `${v.backends.ready} ready of ${v.backends.total}`],
     ['Age', age(v.since, now)],
