@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseMesosTask } from './mesos-task.js';
-import { VipTable } from './table.js';
+import { sameJson, VipTable } from './table.js';
 import { port, task } from './test-helpers.js';
 import type { Task, Vip } from './types.js';
 
@@ -26,6 +26,24 @@ describe('VipTable: add, update, remove', () => {
       }],
     });
     assert.deepEqual(t.names(), [{ name: 'web.marathon', fqdn: 'web.marathon.l4lb.thisdcos.directory', ipv4: WEB }]);
+  });
+
+  it('totals() follows every change without walking the table', () => {
+    const t = new VipTable();
+    const walk = () => ({ vips: t.vips().length, backends: t.vips().reduce((n, v) => n + v.backends.length, 0) });
+    // A fixed pseudo-random walk of adds, moves between VIPs, re-IPs and removals.
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let step = 0; step < 400; step++) {
+      const id = `t${rnd(30)}`;
+      if (rnd(4) === 0) t.removeTask({ source: 'mesos', id });
+      else {
+        const ips = Array.from({ length: 1 + rnd(3) }, (_, j) => `9.0.${rnd(4)}.${j + 1}`);
+        t.upsertTask(task(id, { taskIps: ips, ports: [port([`/app${rnd(6)}:80`]), port([`/app${rnd(6)}:81`], { port: 8081 })] }));
+      }
+      assert.deepEqual(t.totals(), walk(), `after step ${step}`);
+    }
+    assert.ok(walk().vips > 0);
   });
 
   it('updates backends in place and removes the VIP with its last task', () => {
@@ -245,5 +263,37 @@ describe('VipTable: rejected labels', () => {
   it('validates options with a coded error', () => {
     assert.throws(() => new VipTable({ ipv4Min: '11.0.0.10', ipv4Max: '11.0.0.1' }), { code: 'MODEL_BAD_OPTIONS' });
     assert.throws(() => new VipTable({ ipv6Min: 'nope' }), { code: 'MODEL_BAD_OPTIONS' });
+  });
+});
+
+describe('sameJson', () => {
+  it('agrees with comparing canonical JSON texts, on random pairs', () => {
+    let seed = 3;
+    const rnd = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const gen = (d: number): unknown => {
+      const k = rnd(d > 2 ? 3 : 5);
+      if (k === 0) return [0, 1, '1', '', null, true, false, undefined][rnd(8)];
+      if (k === 1) return ['a', 'b'][rnd(2)];
+      if (k === 2) return rnd(2);
+      if (k === 3) return Array.from({ length: rnd(3) }, () => gen(d + 1));
+      const o: Record<string, unknown> = {};
+      for (const key of ['x', 'y', 'z']) if (rnd(2)) o[key] = gen(d + 1);
+      return o;
+    };
+    const canon = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) =>
+      x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x);
+    let equal = 0;
+    for (let n = 0; n < 3000; n++) {
+      const a = gen(0);
+      const b = rnd(3) === 0 ? JSON.parse(JSON.stringify({ v: a }) as string).v as unknown : gen(0);
+      if (a === undefined || b === undefined) continue;
+      const want = canon(a) === canon(b);
+      if (want) equal++;
+      assert.equal(sameJson(a, b), want, `${canon(a)} vs ${canon(b)}`);
+    }
+    assert.ok(equal > 500, `${equal} equal pairs`);
+    assert.equal(sameJson({ a: 1, b: undefined }, { a: 1 }), true);
+    assert.equal(sameJson({ b: 2, a: 1 }, { a: 1, b: 2 }), true);
+    assert.equal(sameJson([1], { 0: 1 }), false);
   });
 });

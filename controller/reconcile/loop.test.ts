@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { makeDestination, makeService, type IpvsOp } from '../../native/ipvs/index.js';
 import { VipTable, type Backend, type Vip } from '../model/index.js';
 import { port, task } from '../model/test-helpers.js';
-import { Reconciler, type PassResult, type ReconcileHooks, type ReconcilerOptions } from './loop.js';
+import { nextChunkKeys, Reconciler, type PassResult, type ReconcileHooks, type ReconcilerOptions } from './loop.js';
 import { MemoryOwnershipStore, Ownership } from './ownership.js';
-import { FakeKernel, FakeTimers } from './testing.js';
+import { FakeKernel, FakeTimers, MapTable as Table } from './testing.js';
 
 // ---- fixtures -------------------------------------------------------------
 
@@ -18,25 +18,6 @@ function vip(address: string, backends: Backend[], protocol: 'tcp' | 'udp' = 'tc
   return { key: `${protocol}/${address}:${portNo}`, protocol, address, family: 4, port: portNo, kind: 'ip', names: [], labels: [], sources: ['mesos'], backends };
 }
 
-/** A desired table the test edits directly (VipTable is exercised in its own test below). */
-class Table {
-  readonly map = new Map<string, Vip>();
-  constructor(vips: Vip[] = []) {
-    for (const v of vips) this.map.set(v.key, v);
-  }
-  vips(): Vip[] {
-    return [...this.map.values()];
-  }
-  vip(key: string): Vip | undefined {
-    return this.map.get(key);
-  }
-  set(v: Vip): void {
-    this.map.set(v.key, v);
-  }
-  delete(key: string): void {
-    this.map.delete(key);
-  }
-}
 
 const svcOf = (address: string, protocol: 'tcp' | 'udp' = 'tcp', p = 80) => makeService({ address, port: p, protocol });
 const destOf = (ip: string, p = 8080) => makeDestination({ address: ip, port: p });
@@ -554,6 +535,37 @@ test('loop: drift anywhere in a chunked resync is repaired, and undesired owned 
   assert.deepEqual(p!.ops, { 'add-service': 1, 'edit-service': 0, 'delete-service': 1, 'add-destination': 2, 'edit-destination': 0, 'delete-destination': 0 });
   assert.equal(s.kernel.size, 699);
   await s.r.stop();
+});
+
+test('loop: the end of a sweep does not restart the coalescing interval of a change waiting behind it', async () => {
+  const s = setup({ vips: nVips(600, 1), opts: { chunkKeys: 200, resyncMs: 1000 } });
+  await s.tick();
+  // A change pass ends at t=950: the next change may run from t=1050.
+  s.table.set(vip('11.0.0.1', [be('10.1.0.1'), be('10.7.7.7')]));
+  s.r.mark('tcp/11.0.0.1:80');
+  await s.tick(950);
+  assert.equal(s.passes.at(-1)!.trigger, 'change');
+  // The resync (due at t=1000) runs its whole sweep at t=1000; a change marked in between waits.
+  await oneStep(s, 50); // t=1000: service list
+  s.table.set(vip('11.0.0.2', [be('10.1.0.1'), be('10.7.7.7')]));
+  s.r.mark('tcp/11.0.0.2:80');
+  const sweep = await s.tick();
+  assert.deepEqual(sweep.map((p) => p.trigger), ['resync']);
+  // Due at t=1050 (its own interval), not t=1100 (the sweep's end plus the interval).
+  const [change] = await s.tick(50);
+  assert.equal(change?.trigger, 'change');
+  assert.equal(change.startedAt - sweep[0]!.startedAt, 50);
+  await s.r.stop();
+});
+
+test('loop: chunk sizing: the budget at the measured cost per key, at most double the last chunk, within 32..8192', () => {
+  assert.equal(nextChunkKeys(20, undefined, 0), 512, 'nothing measured yet');
+  // The startup sweep measured 0.08 ms per key at 5x the budget; a resync chunk takes its own budget's worth.
+  assert.equal(nextChunkKeys(100, 0.08, 1250), 1250);
+  assert.equal(nextChunkKeys(20, 0.08, 1250), 250);
+  assert.equal(nextChunkKeys(20, 0.001, 300), 600, 'a fast chunk at most doubles the next');
+  assert.equal(nextChunkKeys(20, 10, 300), 32);
+  assert.equal(nextChunkKeys(1e6, 0.001, 1e6), 8192);
 });
 
 test('loop: a burst of marks during a sweep joins it and reads those services fresh', async () => {

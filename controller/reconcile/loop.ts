@@ -95,8 +95,10 @@ export class Reconciler {
   /** End of the last change pass or sweep: changes are coalesced for `minIntervalMs` after it. */
   private lastChangeEnd = -Infinity;
   private sweep: Sweep | undefined;
-  /** Keys per sweep chunk, adapted after every chunk to take about chunkBudgetMs. */
-  private chunkKeys = 512;
+  /** Measured cost of one key in a sweep chunk (ms); the chunk size follows from it and the budget. */
+  private msPerKey: number | undefined;
+  /** Keys the last chunk took: the next chunk may at most double it (one fast chunk is no proof). */
+  private lastTaken = 0;
   private nextFullAt = Infinity;
   private fullFailures = 0;
   private startupDone = false;
@@ -116,7 +118,6 @@ export class Reconciler {
     this.chunkBudgetMs = o.chunkBudgetMs ?? 20;
     this.fixedChunkKeys = o.chunkKeys;
     this.yieldToIo = o.yieldToIo;
-    if (o.chunkKeys !== undefined) this.chunkKeys = o.chunkKeys;
     this.hooks = o.hooks ?? {};
     this.onPass = o.onPass;
     this.logger = o.logger?.child({ component: 'reconcile' });
@@ -331,31 +332,41 @@ export class Reconciler {
       for (const v of this.desired.vips()) consider(v.key);
       for (const k of services.keys()) consider(k);
       for (const k of this.ownership.keys()) consider(k);
-      // Recorded, gone from the kernel and not desired: nothing to do but forget it.
-      const stale = [...keys].filter((k) => !services.has(k) && this.desired.vip(k) === undefined && this.ownership.isOwned(k));
-      if (stale.length > 0) {
-        try {
-          this.ownership.release(stale);
-          for (const k of stale) this.drains.forgetVip(k);
-        } catch (e) {
-          acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE')); // retried by the next full sweep
-        }
-        for (const k of stale) keys.delete(k);
-      }
-      if (this.ownership.degraded) {
-        try {
-          this.ownership.repair();
-        } catch (e) {
-          acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE'));
-        }
+    }
+    // One walk: recorded keys gone from the kernel and not desired (a full sweep just
+    // forgets them), and desired keys the sweep will create.
+    const order: string[] = [];
+    const stale: string[] = [];
+    const claims: string[] = [];
+    for (const k of keys) {
+      const inKernel = services.has(k);
+      const wanted = this.desired.vip(k) !== undefined;
+      const owned = this.ownership.isOwned(k);
+      if (full && !inKernel && !wanted && owned) stale.push(k);
+      else {
+        order.push(k);
+        if (!inKernel && wanted && !owned) claims.push(k);
       }
     }
-    const order = [...keys];
+    if (stale.length > 0) {
+      try {
+        this.ownership.release(stale);
+        for (const k of stale) this.drains.forgetVip(k);
+      } catch (e) {
+        acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE')); // retried by the next full sweep
+      }
+    }
+    if (full && this.ownership.degraded) {
+      try {
+        this.ownership.repair();
+      } catch (e) {
+        acc.errors.push(asPassError(e, 'ERR_OWNERSHIP_WRITE'));
+      }
+    }
     // Claim every desired key the sweep will create in one record write, not one per chunk
     // (a key claimed but never created is released by the next full sweep). Adoptions are
     // left to the chunks (they report them). On failure each chunk claims its own keys and
     // reports the error per VIP.
-    const claims = order.filter((k) => !services.has(k) && !this.ownership.isOwned(k) && this.desired.vip(k) !== undefined);
     if (claims.length > 0) {
       try {
         this.ownership.claim(claims);
@@ -363,7 +374,8 @@ export class Reconciler {
         // Reported by the chunks' own claims.
       }
     }
-    sw.keys.push(...order);
+    // Keys a burst added meanwhile stay; concat, since a spread of 100,000 arguments overflows the stack.
+    sw.keys = sw.keys.length > 0 ? sw.keys.concat(order) : order;
     for (const k of order) sw.pending.add(k);
   }
 
@@ -390,8 +402,11 @@ export class Reconciler {
       if (sw.keys.length > 0) return; // the chunks follow, after a yield
     }
     const read = this.newRead();
+    // The startup sweep gets 5x the budget: nothing forwards yet, so throughput beats latency.
+    const budget = sw.acc.trigger === 'startup' ? 5 * this.chunkBudgetMs : this.chunkBudgetMs;
+    const limit = this.chunkSize(budget);
     let taken = 0;
-    while (sw.next < sw.keys.length && taken < this.chunkKeys) {
+    while (sw.next < sw.keys.length && taken < limit) {
       const k = sw.keys[sw.next++]!;
       if (!sw.pending.delete(k)) continue; // a change pass did it meanwhile
       // Queued again (a change, a drain recheck): the queue owns it and reads it fresh when due.
@@ -404,16 +419,22 @@ export class Reconciler {
     sw.acc.workMs += ms;
     sw.acc.maxChunkMs = Math.max(sw.acc.maxChunkMs, ms);
     sw.acc.chunks++;
-    // Size the next chunk from this one's cost per key, so a chunk takes about the budget.
-    // The startup sweep gets 5x the budget: nothing forwards yet, so throughput beats latency.
-    const budget = sw.acc.trigger === 'startup' ? 5 * this.chunkBudgetMs : this.chunkBudgetMs;
-    if (taken > 0 && this.fixedChunkKeys === undefined) this.chunkKeys = Math.max(32, Math.min(8192, Math.round(budget / Math.max(ms / taken, 1e-3))));
+    // A sweep's last few keys are too few to measure by.
+    if (taken >= 32 || (taken > 0 && this.msPerKey === undefined)) {
+      this.msPerKey = Math.max(ms / taken, 1e-3);
+      this.lastTaken = taken;
+    }
     if (sw.next >= sw.keys.length) {
       this.sweep = undefined;
       if (sw.acc.trigger === 'startup') this.startupDone = true;
-      this.lastChangeEnd = this.timers.now();
+      // Changes that waited for this chunk are due now: a sweep is no change pass, so it does
+      // not restart their coalescing interval.
       this.finish(sw.acc);
     }
+  }
+
+  private chunkSize(budgetMs: number): number {
+    return this.fixedChunkKeys ?? nextChunkKeys(budgetMs, this.msPerKey, this.lastTaken);
   }
 
   private newRead(): KeyReads {
@@ -618,9 +639,7 @@ export class Reconciler {
   /** Reports one pass (or a whole sweep): one PassResult, one log line. */
   private finish(acc: Accum): void {
     this.passCount++;
-    let backends = 0;
-    const vips = this.desired.vips();
-    for (const v of vips) backends += v.backends.length;
+    const { vips, backends } = this.desired.totals();
     const round = (x: number) => Math.round(x * 1000) / 1000;
     const result: PassResult = {
       trigger: acc.trigger,
@@ -634,7 +653,7 @@ export class Reconciler {
       ops: acc.ops,
       opsTotal: acc.opsTotal,
       failedOps: acc.failedOps,
-      vips: vips.length,
+      vips,
       backends,
       draining: this.drains.size,
       foreign: acc.foreign,
@@ -645,6 +664,18 @@ export class Reconciler {
     this.logger?.log(result.errors.length > 0 ? 'warn' : 'info', 'reconcile pass', passLogFields(result));
     this.onPass?.(result);
   }
+}
+
+/**
+ * Keys for the next sweep chunk: what takes about `budgetMs` at the last
+ * chunk's cost per key (the startup sweep's chunks and a resync's share one
+ * measure, each with its own budget), at most twice the last chunk (one fast
+ * chunk is no proof), 32 to 8,192; 512 before anything was measured.
+ */
+export function nextChunkKeys(budgetMs: number, msPerKey: number | undefined, lastTaken: number): number {
+  if (msPerKey === undefined) return 512;
+  const fit = Math.round(budgetMs / msPerKey);
+  return Math.max(32, Math.min(8192, fit, lastTaken > 0 ? 2 * lastTaken : fit));
 }
 
 /** What a pass (or a sweep, over its chunks) has done so far. */

@@ -27,6 +27,8 @@ export interface Kernel {
 export interface DesiredTable {
   vips(): readonly Vip[];
   vip(key: string): Vip | undefined;
+  /** What each pass reports; cheap (a pass must not walk 10,000 VIPs to count them). */
+  totals(): { vips: number; backends: number };
 }
 
 /** Same shape as controller/sources/timers.ts, so `realTimers` fits. */

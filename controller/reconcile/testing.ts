@@ -19,7 +19,8 @@ import {
 } from '../../native/ipvs/index.js';
 import { opError, validateOp } from '../../native/ipvs/ops.js';
 import { NetlinkError } from '../../native/errors.js';
-import type { Kernel, Timers } from './loop.js';
+import type { DesiredTable, Kernel, Timers } from './loop.js';
+import type { Vip } from '../model/index.js';
 
 const ERRNO = { ENOENT: 2, ESRCH: 3, EEXIST: 17, EINVAL: 22 } as const;
 
@@ -202,5 +203,30 @@ export class FakeTimers implements Timers {
       best[1].fn();
     }
     this.t = end;
+  }
+}
+
+/** A desired table the test edits directly (VipTable has its own tests). */
+export class MapTable implements DesiredTable {
+  readonly map = new Map<string, Vip>();
+  constructor(vips: readonly Vip[] = []) {
+    for (const v of vips) this.map.set(v.key, v);
+  }
+  vips(): Vip[] {
+    return [...this.map.values()];
+  }
+  vip(key: string): Vip | undefined {
+    return this.map.get(key);
+  }
+  totals(): { vips: number; backends: number } {
+    let backends = 0;
+    for (const v of this.map.values()) backends += v.backends.length;
+    return { vips: this.map.size, backends };
+  }
+  set(v: Vip): void {
+    this.map.set(v.key, v);
+  }
+  delete(key: string): void {
+    this.map.delete(key);
   }
 }

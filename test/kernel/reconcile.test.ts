@@ -13,7 +13,7 @@ import { requireKernel, ipvsadm } from './lib.js';
 import { IpvsHandle, type IpvsOp, type OpResult, type ServiceKey } from '../../native/ipvs/index.js';
 import type { Backend, Vip } from '../../controller/model/index.js';
 import { FileOwnershipStore, Ownership, Reconciler, type Kernel, type PassResult, type ReconcilerOptions } from '../../controller/reconcile/index.js';
-import { FakeTimers } from '../../controller/reconcile/testing.js';
+import { FakeTimers, MapTable as Table } from '../../controller/reconcile/testing.js';
 
 requireKernel();
 
@@ -55,18 +55,6 @@ function vipN(i: number, backends = 3): Vip {
   };
 }
 
-class Table {
-  readonly map = new Map<string, Vip>();
-  constructor(vips: Vip[]) {
-    for (const v of vips) this.map.set(v.key, v);
-  }
-  vips(): Vip[] {
-    return [...this.map.values()];
-  }
-  vip(k: string): Vip | undefined {
-    return this.map.get(k);
-  }
-}
 
 interface Run {
   r: Reconciler;
