@@ -27,8 +27,8 @@ export {
   type MesosTaskContext, type MesosTaskResult,
 } from './mesos-task.js';
 export {
-  applyMesosEvent, emptySnapshot, snapshotFromState, snapshotTask, snapshotTasks,
-  type HeldReason, type HeldTask, type MesosEventEffect, type MesosSnapshot, type MesosTaskOutcome,
+  applyMesosEvent, emptySnapshot, keepTask, snapshotFromState, snapshotTask, snapshotTasks,
+  type HeldReason, type HeldTask, type KeptTask, type MesosEventEffect, type MesosSnapshot, type MesosTaskOutcome,
   type MesosTasksOptions,
 } from './mesos-state.js';
 export { isObject, at, str, num, arr, obj, labelList, type JsonObject } from './json.js';

@@ -82,29 +82,42 @@ export function slimTask(raw: JsonObject): JsonObject {
   return out;
 }
 
-// Stores a raw task (slimmed), or drops it when terminal; returns its id.
-function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
+/**
+ * Stores a raw task (slimmed) under its id, or drops it when terminal;
+ * returns its id. Not an object, or no id: ignored. The Mesos source calls
+ * this per task while it parses a SUBSCRIBED record, so a snapshot's tasks
+ * never exist as one object tree.
+ */
+export function keepTask(tasks: Map<string, KeptTask>, raw: unknown): string | undefined {
+  if (!isObject(raw)) return undefined;
   const id = mesosTaskId(raw);
   if (id === undefined) return undefined;
-  if (mesosTaskState(str(raw, 'state')) === 'terminal') snap.tasks.delete(id);
-  else snap.tasks.set(id, { agentId: str(raw, 'agent_id', 'value'), frameworkId: str(raw, 'framework_id', 'value'), json: JSON.stringify(slimTask(raw)) });
+  if (mesosTaskState(str(raw, 'state')) === 'terminal') tasks.delete(id);
+  else tasks.set(id, { agentId: str(raw, 'agent_id', 'value'), frameworkId: str(raw, 'framework_id', 'value'), json: JSON.stringify(slimTask(raw)) });
   return id;
+}
+
+function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
+  return keepTask(snap.tasks, raw);
 }
 
 /**
  * A GET_STATE reply (`{type, get_state}`), a bare `get_state` object, or
  * SUBSCRIBED's `get_state`. Master replies list `get_tasks.tasks`, agent
  * replies `launched_tasks` (with `get_agents` added from GET_AGENT).
+ * `kept`: tasks already taken out of that list (keepTask); the snapshot
+ * takes the map over and adds what the list still holds.
  */
-export function snapshotFromState(reply: unknown): MesosSnapshot {
+export function snapshotFromState(reply: unknown, kept?: Map<string, KeptTask>): MesosSnapshot {
   const state = obj(reply, 'get_state') ?? (isObject(reply) ? reply : {});
   const snap = emptySnapshot();
+  if (kept !== undefined) snap.tasks = kept;
   for (const a of arr(state, 'get_agents', 'agents')) addAgent(snap, a);
   for (const f of arr(state, 'get_frameworks', 'frameworks')) addFramework(snap, f);
   // dcos-net: `tasks` when the key is there, else the agent's `launched_tasks`.
   const getTasks = obj(state, 'get_tasks');
   const list = getTasks !== undefined && 'tasks' in getTasks ? arr(getTasks, 'tasks') : arr(getTasks, 'launched_tasks');
-  for (const t of list) if (isObject(t)) putTask(snap, t);
+  for (const t of list) keepTask(snap.tasks, t);
   return snap;
 }
 
@@ -126,10 +139,11 @@ function tasksWhere(snap: MesosSnapshot, field: 'agentId' | 'frameworkId', id: s
  * Agent/framework removals keep the names: dcos-net keeps a task's resolved
  * names, and the tasks' own terminal updates follow.
  */
-export function applyMesosEvent(snap: MesosSnapshot, event: unknown): MesosEventEffect {
+export function applyMesosEvent(snap: MesosSnapshot, event: unknown, kept?: Map<string, KeptTask>): MesosEventEffect {
   switch (str(event, 'type')) {
     case 'SUBSCRIBED': {
-      const fresh = snapshotFromState(obj(event, 'subscribed', 'get_state') ?? {});
+      // `kept`: the tasks the source took out of this record while parsing it (snapshotFromState).
+      const fresh = snapshotFromState(obj(event, 'subscribed', 'get_state') ?? {}, kept);
       snap.agents = fresh.agents;
       snap.frameworks = fresh.frameworks;
       snap.tasks = fresh.tasks;

@@ -32,13 +32,17 @@ for (const dir of DIRS) {
       assert.ok(files.length >= 6, `only ${files.length} captures listed`);
     });
 
-    for (const [file, chunkBytes] of files.flatMap((f) => [[f, 0], [f, 7]] as const)) {
-      it(`${file}${chunkBytes > 0 ? ` in ${chunkBytes}-byte writes` : ''}: the source's view is exactly expected.json`, async () => {
+    // Each capture whole, in 7-byte writes, and with every record parsed task by task (the big-record path).
+    for (const [file, chunkBytes, split] of files.flatMap((f) => [[f, 0, false], [f, 7, false], [f, 0, true]] as const)) {
+      const how = `${chunkBytes > 0 ? ` in ${chunkBytes}-byte writes` : ''}${split ? ', parsed task by task' : ''}`;
+      it(`${file}${how}: the source's view is exactly expected.json`, async () => {
         master ??= await MesosMasterEmulator.start();
         const records = captureRecords(readFileSync(`${dir}/${file}`, 'utf8'));
         master.replay(records, { chunkBytes });
         const { logger, lines } = captureLogger('info');
-        const source = new MesosSource({ masters: [master.url], resolver: staticResolver(), recovery: { settleMs: 0 } }, logger);
+        const source = new MesosSource({
+          masters: [master.url], resolver: staticResolver(), recovery: { settleMs: 0 }, ...(split && { splitRecordBytes: 0 }),
+        }, logger);
         const sink = new RecordingSink();
         source.start(sink);
         try {

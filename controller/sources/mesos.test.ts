@@ -133,6 +133,54 @@ describe('Mesos source: sync and events', () => {
   });
 });
 
+describe('Mesos source: big records, parsed task by task', () => {
+  const subscribed = (tasks: string, extra = ''): string =>
+    `{"type":"SUBSCRIBED","subscribed":{"heartbeat_interval_seconds":15,"get_state":{` +
+    `"get_agents":{"agents":[{"agent_info":{"id":{"value":"S0"},"hostname":"10.0.0.1"}}]},` +
+    `"get_frameworks":{"frameworks":[{"framework_info":{"id":{"value":"F0"},"name":"marathon"}}]},` +
+    `"get_tasks":{"tasks":[${tasks}]${extra}}}}}`;
+  const task = (n: number, state = 'TASK_RUNNING') => JSON.stringify({
+    task_id: { value: `web.${n}` }, framework_id: { value: 'F0' }, agent_id: { value: 'S0' }, name: 'web', state,
+    statuses: [{ state, container_status: { network_infos: [{ ip_addresses: [{ ip_address: `9.0.0.${n}` }] }] }, timestamp: 1 }],
+    discovery: { visibility: 'FRAMEWORK', ports: { ports: [{ number: 80, protocol: 'tcp', labels: { labels: [{ key: 'VIP_0', value: '/web:80' }] } }] } },
+  });
+
+  it('gives the same view as one JSON.parse, with terminal tasks dropped and unread lists skipped', async () => {
+    const m = await master();
+    const record = subscribed([task(1), task(2), task(3, 'TASK_FINISHED')].join(' ,\n'), `,"completed_tasks":[${task(4, 'TASK_FINISHED')}]`);
+    m.replay([record]);
+    const views: unknown[][] = [];
+    for (const splitRecordBytes of [0, 1 << 30]) {
+      const { source, sink } = watch([m.url], { splitRecordBytes });
+      await synced(sink);
+      assert.deepEqual(ids(sink), ['F0/web.1', 'F0/web.2']);
+      views.push([...sink.tasks.values()].sort((a, b) => a.id.localeCompare(b.id)));
+      await source.stop();
+    }
+    assert.deepEqual(views[0], views[1]);
+  });
+
+  it('a task that is not JSON fails the record with SRC_BAD_RECORD naming the task, and the source reconnects', async () => {
+    const m = await master();
+    m.replay([subscribed(`${task(1)},{"task_id":{"value":"web.2"},,}`)]);
+    const { source, lines } = watch([m.url], { splitRecordBytes: 0 });
+    await waitFor(() => lines.some((l) => l['code'] === 'SRC_BAD_RECORD'), 'SRC_BAD_RECORD');
+    const line = lines.find((l) => l['code'] === 'SRC_BAD_RECORD')!;
+    assert.match(String(line['reason']), /record 1 from .*: not JSON \(subscribed\.get_state\.get_tasks\.tasks\[1\] at byte \d+: /);
+    assert.equal(source.status().state, 'connecting');
+    await source.stop();
+  });
+
+  it('an unbalanced record fails with the byte offset', async () => {
+    const m = await master();
+    m.replay([subscribed(task(1)).replace(/\}\}\}\}$/, ']}}}')]);
+    const { source, lines } = watch([m.url], { splitRecordBytes: 0 });
+    await waitFor(() => lines.some((l) => l['code'] === 'SRC_BAD_RECORD'), 'SRC_BAD_RECORD');
+    assert.match(String(lines.find((l) => l['code'] === 'SRC_BAD_RECORD')!['reason']), /not JSON \(expected "," or "\}", found "\]" at byte \d+\)/);
+    await source.stop();
+  });
+});
+
 describe('Mesos source: masters and leaders', () => {
   it('follows a standby master\'s 307 to the leader', async () => {
     const leader = await master();

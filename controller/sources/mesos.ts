@@ -15,9 +15,10 @@
 
 import type { Logger } from '../log.js';
 import {
-  applyMesosEvent, emptySnapshot, snapshotTask, snapshotTasks, type MesosSnapshot, type MesosTasksOptions,
+  applyMesosEvent, emptySnapshot, keepTask, snapshotTask, snapshotTasks, type KeptTask, type MesosSnapshot, type MesosTasksOptions,
 } from '../model/index.js';
 import { excerpt, SourceError } from './errors.js';
+import { parseWithSplit, type SplitRule } from './json-split.js';
 import { HttpClient, showUrl, statusError, type HttpAuth, type OpenResponse } from './http.js';
 import { num, parseJson, str } from './json.js';
 import { agentHostnames, describeEvent, eventShapeProblem, MESOS_EVENT_TYPES, recoveredAgentIds } from './mesos-events.js';
@@ -45,10 +46,33 @@ export interface MesosSourceOptions extends ReconnectOptions {
   missedHeartbeats?: number;
   /** Publishing after a failover: see the file comment (default 600,000 and 10,000 ms, as dcos-net). */
   recovery?: { maxWaitMs?: number; settleMs?: number };
+  /** Records from this many bytes on are parsed task by task (parseWithSplit); default 64 KiB, 0: always. */
+  splitRecordBytes?: number;
 }
 
 const SUBSCRIBE = JSON.stringify({ type: 'SUBSCRIBE' });
 const DEFAULT_HEARTBEAT_S = 15;
+const DEFAULT_SPLIT_RECORD_BYTES = 64 * 1024;
+
+// In a SUBSCRIBED record, the tasks are parsed one at a time and kept
+// slimmed (keepTask), so the cluster's tasks never exist as one object tree.
+// Lists nothing reads (finished and unreachable tasks, executors: on a big
+// cluster as large as the running tasks) are skipped without being parsed.
+const STATE = ['subscribed', 'get_state'];
+const TASKS_PATH = [...STATE, 'get_tasks', 'tasks'];
+const UNREAD_PATHS = [
+  [...STATE, 'get_tasks', 'completed_tasks'],
+  [...STATE, 'get_tasks', 'unreachable_tasks'],
+  [...STATE, 'get_tasks', 'orphan_tasks'],
+  [...STATE, 'get_tasks', 'pending_tasks'],
+  [...STATE, 'get_executors', 'executors'],
+];
+
+/** A decoded record: the event, and for a SUBSCRIBED record parsed task by task, its tasks. */
+interface Decoded {
+  ev: unknown;
+  kept: Map<string, KeptTask> | undefined;
+}
 
 /** Per-connection state; a new connection gets a fresh one. */
 interface Conn {
@@ -58,7 +82,7 @@ interface Conn {
   subscribed: boolean;
   heartbeatS: number;
   records: number;
-  queue: unknown[];
+  queue: Decoded[];
   head: number;
   draining: boolean;
 }
@@ -180,7 +204,7 @@ export class MesosSource extends ReconnectingSource {
     this.connected(endpoint);
     watchdog.arm(this.watchdogMs(DEFAULT_HEARTBEAT_S));
     const decoder = new RecordIoDecoder(this.opts.maxRecordBytes !== undefined ? { maxRecordBytes: this.opts.maxRecordBytes } : {});
-    this.pump(gen, res.body, watchdog, decoder, (r: string) => this.onRecord(c, r), {
+    this.pump(gen, res.body, watchdog, decoder, (r: Buffer) => this.onRecord(c, r), {
       endpoint,
       ended: () => new SourceError('SRC_STREAM_ENDED', `${endpoint} ended the SUBSCRIBE stream`, { url: endpoint, records: c.records }),
       closed: 'closed the connection',
@@ -191,15 +215,27 @@ export class MesosSource extends ReconnectingSource {
     return (this.opts.missedHeartbeats ?? 3) * heartbeatS * 1000;
   }
 
-  private onRecord(c: Conn, text: string): void {
+  private onRecord(c: Conn, body: Buffer): void {
     c.records++;
     this.recordCount++;
     const bad = (message: string): void =>
       this.lost(c.gen, new SourceError('SRC_BAD_RECORD', `record ${c.records} from ${showUrl(c.res.url)}: ${message}`,
-        { url: showUrl(c.res.url), record: c.records, near: excerpt(text, 120) }));
-    const parsed = parseJson(text);
-    if (!parsed.ok) return bad(`not JSON (${parsed.message})`);
-    const ev = parsed.value;
+        { url: showUrl(c.res.url), record: c.records, near: excerpt(body, 120) }));
+    let ev: unknown;
+    let kept: Map<string, KeptTask> | undefined;
+    if (body.length >= (this.opts.splitRecordBytes ?? DEFAULT_SPLIT_RECORD_BYTES)) {
+      const tasks = new Map<string, KeptTask>();
+      try {
+        ev = parseWithSplit(body, this.splitRules(tasks));
+      } catch (e) {
+        return bad(`not JSON (${(e as Error).message})`);
+      }
+      kept = tasks;
+    } else {
+      const parsed = parseJson(body.toString('utf8'));
+      if (!parsed.ok) return bad(`not JSON (${parsed.message})`);
+      ev = parsed.value;
+    }
     const problem = eventShapeProblem(ev);
     if (problem !== undefined) return bad(problem);
     const type = str(ev, 'type') as string;
@@ -217,28 +253,44 @@ export class MesosSource extends ReconnectingSource {
       c.heartbeatS = num(ev, 'subscribed', 'heartbeat_interval_seconds') ?? DEFAULT_HEARTBEAT_S;
       c.watchdog.arm(this.watchdogMs(c.heartbeatS));
     }
-    this.enqueue(c, ev);
+    this.enqueue(c, { ev, kept: type === 'SUBSCRIBED' ? kept : undefined });
+  }
+
+  /** Each task of a SUBSCRIBED record parsed and kept (slimmed) on its own; the unread lists skipped. */
+  private splitRules(tasks: Map<string, KeptTask>): SplitRule[] {
+    const each = (buf: Buffer, start: number, end: number, index: number): void => {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(buf.toString('utf8', start, end));
+      } catch (e) {
+        throw new SyntaxError(`${TASKS_PATH.join('.')}[${index}] at byte ${start}: ${(e as Error).message}`);
+      }
+      keepTask(tasks, raw);
+    };
+    return [{ path: TASKS_PATH, each }, ...UNREAD_PATHS.map((path) => ({ path }))];
   }
 
   // Events are folded in order; one that brings an agent hostname not yet
   // resolved waits for DNS, and the events after it wait too.
-  private enqueue(c: Conn, ev: unknown): void {
-    if (!c.draining && this.unresolved(ev).length === 0) {
-      this.apply(c.gen, ev);
+  private enqueue(c: Conn, d: Decoded): void {
+    if (!c.draining && this.unresolved(d.ev).length === 0) {
+      this.apply(c.gen, d);
       return;
     }
-    c.queue.push(ev);
+    c.queue.push(d);
     if (!c.draining) void this.drain(c);
   }
 
   private async drain(c: Conn): Promise<void> {
     c.draining = true;
     while (c.head < c.queue.length) {
-      const ev = c.queue[c.head++];
-      const hosts = this.unresolved(ev);
+      const d = c.queue[c.head] as Decoded;
+      // Done with the slot: a queued snapshot is not kept alive by the queue.
+      c.queue[c.head++] = { ev: undefined, kept: undefined };
+      const hosts = this.unresolved(d.ev);
       if (hosts.length > 0) await Promise.all(hosts.map((h) => this.resolver.resolve(h)));
       if (!this.isCurrent(c.gen)) return;
-      this.apply(c.gen, ev);
+      this.apply(c.gen, d);
     }
     c.queue = [];
     c.head = 0;
@@ -249,8 +301,8 @@ export class MesosSource extends ReconnectingSource {
     return agentHostnames(ev).filter((h) => this.resolver.peek(h) === undefined);
   }
 
-  private apply(gen: number, ev: unknown): void {
-    const effect = applyMesosEvent(this.snap, ev);
+  private apply(gen: number, { ev, kept }: Decoded): void {
+    const effect = applyMesosEvent(this.snap, ev, kept);
     this.eventCount++;
     this.touch();
     if (this.log.isDebugEnabled()) this.log.debug('event', describeEvent(ev));

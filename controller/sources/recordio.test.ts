@@ -15,7 +15,7 @@ function decodeChunks(chunks: Uint8Array[], opts = {}): string[] {
   const d = new RecordIoDecoder(opts);
   const out = chunks.flatMap((c) => d.push(c));
   d.end();
-  return out;
+  return out.map((b) => b.toString('utf8'));
 }
 
 function codeOf(fn: () => unknown): string | undefined {

@@ -2,7 +2,9 @@
 // (apache/mesos docs/recordio.md): each record is `<decimal byte length>\n`
 // followed by that many bytes, here a JSON object. Chunk boundaries are
 // arbitrary: a length prefix or a multi-byte UTF-8 character may be split.
-// Pure: bytes in, records out; the decoder never sees a socket.
+// Pure: bytes in, records out (as bytes: the caller decides how to parse a
+// record, and a big one is never turned into one string); the decoder never
+// sees a socket.
 
 import { excerpt, SourceError } from './errors.js';
 
@@ -52,10 +54,10 @@ export class RecordIoDecoder {
     return this.have;
   }
 
-  push(chunk: Uint8Array): string[] {
+  push(chunk: Uint8Array): Buffer[] {
     if (this.failed !== undefined) throw this.failed;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    const out: string[] = [];
+    const out: Buffer[] = [];
     let i = 0;
     while (i < buf.length) {
       if (!this.inBody) {
@@ -104,9 +106,8 @@ export class RecordIoDecoder {
     }
   }
 
-  private emit(out: string[]): void {
-    const body = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.have);
-    out.push(body.toString('utf8'));
+  private emit(out: Buffer[]): void {
+    out.push(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.have));
     this.parts = [];
     this.have = 0;
     this.length = 0;

@@ -70,7 +70,7 @@ describe('Mesos master emulator', () => {
     await until(() => new RecordIoDecoder().push(Buffer.concat(s.raw)).length >= 5);
     const bytes = Buffer.concat(s.raw);
     assert.match(bytes.toString('latin1', 0, 40), /^\d+\n\{"type":"SUBSCRIBED"/);
-    const records = new RecordIoDecoder().push(bytes).map((r) => JSON.parse(r) as Record<string, unknown>);
+    const records = new RecordIoDecoder().push(bytes).map((r) => JSON.parse(r.toString('utf8')) as Record<string, unknown>);
     assert.deepEqual(records.map((r) => r['type']), ['SUBSCRIBED', 'HEARTBEAT', 'TASK_ADDED', 'TASK_UPDATED', 'AGENT_REMOVED']);
     const sub = records[0] as { subscribed: { heartbeat_interval_seconds: number; get_state: { get_agents: { agents: unknown[]; recovered_agents: Array<{ id: { value: string } }> } } } };
     assert.equal(sub.subscribed.heartbeat_interval_seconds, 15);
@@ -113,7 +113,7 @@ describe('Mesos master emulator', () => {
       const s = await stream(m.apiUrl, SUBSCRIBE);
       await until(() => new RecordIoDecoder().push(Buffer.concat(s.raw)).length >= 1);
       s.close();
-      return new RecordIoDecoder().push(Buffer.concat(s.raw))[0] as string;
+      return new RecordIoDecoder().push(Buffer.concat(s.raw))[0]!.toString('utf8');
     };
     const plain = await first();
     m.prerender();
