@@ -10,6 +10,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { repoRoot } from '../harness/paths.js';
+import { L4LB_RUN_FLAGS } from '../kernel/e2e-lib.js';
 
 const ROOT = repoRoot();
 const BUNDLE = join(ROOT, 'dist/bundle/l4lb.mjs');
@@ -188,6 +189,16 @@ test('bin/l4lb run: re-executes itself in place with the V8 heap flags; node fla
   assert.deepEqual(r.out?.args, ['run', '--mesos', 'http://m:5050']);
   const mine = spawnSync(process.execPath, ['--max-semi-space-size=8', bin, 'run'], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, L4LB_NODE_FLAGS: undefined } });
   assert.deepEqual((JSON.parse(mine.stdout) as { flags: string[] }).flags, ['--max-semi-space-size=2', '--heap-growing-percent=20', '--max-semi-space-size=8']);
+});
+
+test('the systemd unit, the image entrypoint and the kernel tests start node with exactly bin/l4lb\'s default flags (no re-exec)', () => {
+  const flags = /const DEFAULT_RUN_FLAGS = '([^']*)';/.exec(readFileSync(join(ROOT, 'bin', 'l4lb'), 'utf8'))?.[1];
+  assert.ok(flags);
+  const unit = readFileSync(join(ROOT, 'deploy', 'systemd', 'l4lb.service'), 'utf8');
+  assert.match(unit, new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/l4lb/bin/l4lb run$`, 'm'));
+  const entry = readFileSync(join(ROOT, 'deploy', 'container', 'entrypoint.sh'), 'utf8');
+  assert.match(entry, new RegExp(`^exec node ${flags} "\\$\\{L4LB_HOME:-/opt/l4lb\\}/bin/l4lb" "\\$@"$`, 'm'));
+  assert.deepEqual(L4LB_RUN_FLAGS, flags.split(' '));
 });
 
 test('bin/l4lb: other commands keep node as started; L4LB_NODE_FLAGS replaces the flags, empty turns them off', (t) => {

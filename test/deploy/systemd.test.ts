@@ -96,7 +96,7 @@ test('systemd: the state directory is the unit\'s preserved RuntimeDirectory', (
   const stateDir = env.find((e) => !e.commented && e.key === 'L4LB_STATE_DIR')?.value ?? SETTINGS.find((s) => s.key === 'state-dir')!.default;
   assert.equal(stateDir, '/run/l4lb');
   assert.deepEqual(unitValues(u, 'Service', 'EnvironmentFile'), ['-/etc/default/l4lb']);
-  assert.match(unitValues(u, 'Service', 'ExecStart')[0]!, /^\/usr\/bin\/node \/opt\/l4lb\/bin\/l4lb run$/);
+  assert.match(unitValues(u, 'Service', 'ExecStart')[0]!, /^\/usr\/bin\/node (--[a-z-]+=\d+ )*\/opt\/l4lb\/bin\/l4lb run$/);
 });
 
 test('systemd: l4lb.env sets (and shows) only variables `l4lb run` reads, with valid values', () => {

@@ -1,7 +1,7 @@
 // Shared by the end-to-end kernel tests: `l4lb run` as a child process with
 // its JSON log lines, DNS lookups through it, and polling with a deadline.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, isIPv4, isIPv6, type Socket } from 'node:net';
 import { join, dirname } from 'node:path';
@@ -11,6 +11,14 @@ import { httpGet, startHttpServer, udpAsk, waitForTcp, type Backend, type Cleanu
 import type { MarathonEmulator } from '../emulators/marathon.js';
 
 export const l4lb = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'l4lb');
+
+/**
+ * The V8 flags `l4lb run` wants (bin/l4lb's default, or L4LB_NODE_FLAGS):
+ * the tests start node with them, as the systemd unit and the image do, so
+ * the daemon does not re-execute itself (one node start, as in production).
+ */
+export const L4LB_RUN_FLAGS: string[] = (process.env.L4LB_NODE_FLAGS ??
+  /const DEFAULT_RUN_FLAGS = '([^']*)';/.exec(readFileSync(l4lb, 'utf8'))?.[1] ?? '').split(/\s+/).filter(Boolean);
 
 export interface LogLine {
   message: string;
@@ -29,7 +37,7 @@ export class Daemon {
     const out = process.env.L4LB_DAEMON_STDOUT ? openSync(process.env.L4LB_DAEMON_STDOUT, 'w') : 'ignore';
     // The status socket goes to a temp dir unless the test names one: never the host's /run/l4lb.
     const socket = args.includes('--status-socket') ? [] : ['--status-socket', join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock')];
-    this.proc = spawn(process.execPath, [...nodeArgs, l4lb, 'run', ...args, ...socket], { stdio: ['ignore', out, 'pipe'] });
+    this.proc = spawn(process.execPath, [...L4LB_RUN_FLAGS, ...nodeArgs, l4lb, 'run', ...args, ...socket], { stdio: ['ignore', out, 'pipe'] });
     let buf = '';
     this.proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
