@@ -81,9 +81,11 @@ async function main(): Promise<void> {
     // Event -> kernel ACK: one health flip (10 weight edits) at a time; the pass
     // line is logged after the kernel acknowledged the batch.
     const latencies: number[] = [];
+    const changedAt: number[] = [];
     for (let k = 0; k < 200; k++) {
       const before = passes().length;
       const ts = performance.now();
+      changedAt.push(Date.now());
       // Every update is a real change: the first visit to a task fails its health check, the next restores it.
       master.updateTask('F0', `t${k % n}`, { state: 'TASK_RUNNING', healthy: Math.floor(k / n) % 2 === 1 });
       // The first pass that writes after the event (its trigger may read `drain` or `resync` when those coincide).
@@ -115,7 +117,10 @@ async function main(): Promise<void> {
     };
     process.stdout.write(JSON.stringify(out) + '\n');
     // L4LB_BENCH_DAEMON_LOG: keep the daemon's log lines for a closer look.
-    if (process.env.L4LB_BENCH_DAEMON_LOG) writeFileSync(process.env.L4LB_BENCH_DAEMON_LOG, d.lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    if (process.env.L4LB_BENCH_DAEMON_LOG) {
+      const changes = latencies.map((ms, i) => JSON.stringify({ message: 'bench change', at: new Date(changedAt[i]!).toISOString(), latencyMs: Math.round(ms * 10) / 10 }));
+      writeFileSync(process.env.L4LB_BENCH_DAEMON_LOG, [...d.lines.map((l) => JSON.stringify(l)), ...changes].join('\n') + '\n');
+    }
   } finally {
     // SIGTERM, so a profiling run (L4LB_DAEMON_NODE_ARGS=--cpu-prof) writes its profile.
     await d.kill('SIGTERM');
