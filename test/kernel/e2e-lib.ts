@@ -114,9 +114,17 @@ export async function countLandings(url: string, n: number): Promise<Record<stri
 /** `n` datagrams to host:port, each from a new socket (a new flow): how many each answer (a backend's name) came back. */
 export async function countUdpLandings(host: string, port: number, n: number): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
-  for (let i = 0; i < n; i++) {
-    const body = await udpAsk(host, port, `flow ${i}`);
-    counts[body] = (counts[body] ?? 0) + 1;
+  // Every socket stays open until the end: a closed one's source port may be handed out
+  // again, and a datagram from it would match the old IPVS connection (same flow, same
+  // backend). For 30 flows over ~28,000 ephemeral ports that is ~1.5% of runs; a CI run saw 9/11/10.
+  const open: Array<{ close(): void }> = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const body = await udpAsk(host, port, `flow ${i}`, 5_000, open);
+      counts[body] = (counts[body] ?? 0) + 1;
+    }
+  } finally {
+    for (const s of open) s.close();
   }
   return counts;
 }

@@ -323,7 +323,7 @@ export async function startUdpServer(backend: Backend, opts: { port: number; rep
 }
 
 /** One datagram from a new socket (so a new source port: a new IPVS flow); resolves with the first answer. */
-export function udpAsk(host: string, port: number, text = 'ping', timeoutMs = 5_000): Promise<string> {
+export function udpAsk(host: string, port: number, text = 'ping', timeoutMs = 5_000, hold?: Array<{ close(): void }>): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = createSocket(isIPv6(host) ? 'udp6' : 'udp4');
     const t = setTimeout(() => {
@@ -332,7 +332,9 @@ export function udpAsk(host: string, port: number, text = 'ping', timeoutMs = 5_
     }, timeoutMs);
     s.once('message', (m) => {
       clearTimeout(t);
-      s.close();
+      // `hold`: the caller closes it later, so the next socket cannot get this source port.
+      if (hold) hold.push(s);
+      else s.close();
       resolve(m.toString('utf8'));
     });
     s.once('error', (e) => {
