@@ -97,10 +97,6 @@ export function keepTask(tasks: Map<string, KeptTask>, raw: unknown): string | u
   return id;
 }
 
-function putTask(snap: MesosSnapshot, raw: JsonObject): string | undefined {
-  return keepTask(snap.tasks, raw);
-}
-
 /**
  * A GET_STATE reply (`{type, get_state}`), a bare `get_state` object, or
  * SUBSCRIBED's `get_state`. Master replies list `get_tasks.tasks`, agent
@@ -151,7 +147,7 @@ export function applyMesosEvent(snap: MesosSnapshot, event: unknown, kept?: Map<
     }
     case 'TASK_ADDED': {
       const raw = obj(event, 'task_added', 'task');
-      const id = raw === undefined ? undefined : putTask(snap, raw);
+      const id = raw === undefined ? undefined : keepTask(snap.tasks, raw);
       return id === undefined ? { kind: 'none' } : { kind: 'tasks', taskIds: [id] };
     }
     case 'TASK_UPDATED': {
@@ -170,7 +166,7 @@ export function applyMesosEvent(snap: MesosSnapshot, event: unknown, kept?: Map<
       const merged = [...statuses, status];
       const newest = newestStatus({ statuses: merged });
       const kept = Object.keys(newest).length > 0 ? [newest] : merged.slice(-1);
-      putTask(snap, { ...prev, statuses: kept, ...(state !== undefined && { state }) });
+      keepTask(snap.tasks, { ...prev, statuses: kept, ...(state !== undefined && { state }) });
       return { kind: 'tasks', taskIds: [id] };
     }
     case 'AGENT_ADDED': {
