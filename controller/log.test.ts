@@ -40,4 +40,26 @@ describe('createLogger', () => {
       assert.equal(formatted, 1);
     });
   }
+
+  it('a call below the level never reaches winston (children too); one at the level keeps the child fields', async () => {
+    const { log, lines } = capture('info', 'json');
+    const child = log.child({ component: 'dataplane' });
+    // Every line reaches the root's write(): a child's own write() adds its fields and calls it.
+    let writes = 0;
+    const write = log.write.bind(log);
+    log.write = ((...args: Parameters<typeof log.write>) => (writes++, write(...args))) as typeof log.write;
+    for (let i = 0; i < 100; i++) child.debug('added VIP address', { address: `198.18.0.${i}` });
+    log.debug('dropped');
+    assert.equal(writes, 0);
+    child.info('dataplane started');
+    log.level = 'debug'; // the level is read per call
+    child.debug('added VIP address', { address: '198.18.0.1' });
+    await flush();
+    assert.ok(writes >= 2);
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(parsed.map((l) => [l['level'], l['message'], l['component']]), [
+      ['info', 'dataplane started', 'dataplane'],
+      ['debug', 'added VIP address', 'dataplane'],
+    ]);
+  });
 });
