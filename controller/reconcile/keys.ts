@@ -57,7 +57,9 @@ export function serviceKeyOf(key: string): ServiceKey {
 
 /** The canonical form of a VIP key (what `mark()` stores); throws on a malformed key. */
 export function canonicalKey(key: string): string {
-  return keyOfService(serviceKeyOf(key))!;
+  const canonical = keyOfService(serviceKeyOf(key))!;
+  // The model's keys are canonical already: keep its string, so a key is held once, not twice.
+  return canonical === key ? key : canonical;
 }
 
 /** The kernel service a desired VIP should be, with the given scheduler. */

@@ -139,7 +139,9 @@ export class Reconciler {
   }
 
   markMany(vipKeys: Iterable<string>): void {
-    for (const k of vipKeys) this.queue.add(canonicalKey(k));
+    const keys: string[] = [];
+    for (const k of vipKeys) keys.push(canonicalKey(k));
+    this.queue.addMany(keys);
     this.schedule();
   }
 

@@ -58,3 +58,21 @@ test('queue: addAfter keeps the sooner time', () => {
   at(0);
   assert.deepEqual([...queue.takeReady()], [['d', 'change']]);
 });
+
+test('queue: addMany is add for each key, with one clock read for the lot', () => {
+  let t = 0;
+  let reads = 0;
+  const many = new WorkQueue(() => (reads++, t));
+  const one = new WorkQueue(() => t);
+  t = 5000;
+  one.addRateLimited('backing-off'); // ready at 6000: a plain add makes it ready now, as in add()
+  many.addRateLimited('backing-off');
+  reads = 0;
+  const keys = ['a', 'b', 'a', 'backing-off', ...Array.from({ length: 500 }, (_, i) => `k${i}`)];
+  many.addMany(keys);
+  for (const k of keys) one.add(k);
+  assert.equal(reads, 1);
+  assert.equal(many.size, one.size);
+  assert.deepEqual([...many.takeReady()], [...one.takeReady()]);
+  assert.equal(many.failures('backing-off'), 1, 'the failure count is kept, as add keeps it');
+});

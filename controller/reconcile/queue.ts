@@ -41,6 +41,12 @@ export class WorkQueue {
     this.put(key, this.now(), 'change');
   }
 
+  /** Ready now, many at once: one clock read (a syscall under user-mode Linux) for the lot. */
+  addMany(keys: Iterable<string>): void {
+    const now = this.now();
+    for (const k of keys) this.put(k, now, 'change');
+  }
+
   /** Ready after `ms`, unless it is already due sooner (drain rechecks). */
   addAfter(key: string, ms: number, reason: QueueReason = 'drain'): void {
     this.put(key, this.now() + Math.max(0, ms), reason);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Metrics } from '../metrics/index.js';
 import type { Vip } from '../model/index.js';
 import type { PassResult, PlanEvent } from '../reconcile/index.js';
-import { aggregateEvents, LISTED_DESTINATIONS, StatusRecorder } from './recorder.js';
+import { aggregateEvents, describeEvent, LISTED_DESTINATIONS, StatusRecorder } from './recorder.js';
 
 const VIP = 'tcp/11.0.0.1:80';
 const added = (destination: string, weight = 1, vip = VIP): PlanEvent => ({ kind: 'added', vip, destination, weight });
@@ -45,6 +45,56 @@ describe('aggregateEvents', () => {
       'Removed: backend 10.0.0.3:80 deleted (no connections left)',
       'Removed: backend 10.0.0.4:80 deleted (drain timeout)',
     ]);
+  });
+});
+
+// The definition, rendering every event's template: aggregateEvents must agree with it.
+function aggregateByTemplate(events: readonly PlanEvent[], repair: (e: PlanEvent) => boolean): Array<{ vip: string; reason: string; message: string }> {
+  const groups = new Map<string, { first: PlanEvent; repair: boolean; destinations: string[] }>();
+  for (const e of events) {
+    const r = repair(e);
+    const key = `${e.vip}\u0000${r}\u0000${describeEvent(e, r, '\u0000').message}`;
+    const g = groups.get(key);
+    if (g === undefined) groups.set(key, { first: e, repair: r, destinations: 'destination' in e ? [e.destination] : [] });
+    else if ('destination' in e) g.destinations.push(e.destination);
+  }
+  return [...groups.values()].map((g) => {
+    const n = g.destinations.length;
+    const listed = n <= 1 ? undefined
+      : `backends ${g.destinations.slice(0, LISTED_DESTINATIONS).join(', ')}${n > LISTED_DESTINATIONS ? ` and ${n - LISTED_DESTINATIONS} more` : ''}`;
+    return { vip: g.first.vip, ...describeEvent(g.first, g.repair, listed) };
+  });
+}
+
+describe('aggregateEvents against its definition', () => {
+  it('agrees on 300 random event lists (runs, interleaved VIPs, repairs, near-equal fields)', () => {
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) % n);
+    const vips = ['tcp/11.0.0.1:80', 'tcp/11.0.0.2:80', 'udp/11.0.0.1:53'];
+    const one = (): PlanEvent => {
+      const vip = vips[rnd(vips.length)]!;
+      const destination = `10.0.0.${rnd(6)}:80`;
+      switch (rnd(8)) {
+        case 0: return { kind: 'service-added', vip, scheduler: rnd(2) ? 'wlc' : 'rr' };
+        case 1: return { kind: 'adopted', vip };
+        case 2: return { kind: 'weight-changed', vip, destination, weight: rnd(2), was: rnd(2) };
+        case 3: return { kind: 'weight-restored', vip, destination, weight: 1, drainedMs: rnd(3) * 400 }; // 0 and 400 ms render alike
+        case 4: return { kind: 'drained', vip, destination, connections: rnd(3) };
+        case 5: return { kind: 'deleted', vip, destination, reason: rnd(2) ? 'idle' : 'datagram' };
+        default: return { kind: 'added', vip, destination, weight: rnd(2) };
+      }
+    };
+    for (let round = 0; round < 300; round++) {
+      const events: PlanEvent[] = [];
+      const len = rnd(40);
+      while (events.length < len) {
+        const e = one();
+        for (let k = rnd(4); k >= 0; k--) events.push('destination' in e ? { ...e, destination: `10.0.${k}.${rnd(9)}:80` } : e);
+      }
+      const repairSeed = rnd(1000);
+      const repair = (e: PlanEvent): boolean => ('destination' in e ? e.destination.length : e.vip.length) % 3 === repairSeed % 3;
+      assert.deepEqual(aggregateEvents(events, repair), aggregateByTemplate(events, repair), `round ${round}`);
+    }
   });
 });
 

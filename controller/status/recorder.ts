@@ -92,10 +92,12 @@ export class StatusRecorder implements StatusProvider {
 
   /** A source change touched these VIP keys (the table's ChangeSummary.changed). */
   changed(keys: readonly string[], exists: (key: string) => boolean): void {
+    // One clock read per change, not per key: under user-mode Linux each read is a syscall (~15 us).
     const now = performance.now();
+    const wallNow = Date.now();
     for (const k of keys) {
       if (exists(k)) {
-        if (!this.firstSeen.has(k)) this.firstSeen.set(k, Date.now());
+        if (!this.firstSeen.has(k)) this.firstSeen.set(k, wallNow);
       } else {
         this.firstSeen.delete(k);
       }
@@ -106,7 +108,8 @@ export class StatusRecorder implements StatusProvider {
 
   pass(r: PassResult): void {
     this.passes++;
-    this.lastPass = r;
+    // Kept for the status view, which reads counts only: not the events (a cold sync has one per destination).
+    this.lastPass = { ...r, events: [] };
     const end = r.startedAt + r.durationMs;
     this.lastPassEnd = end;
     this.m.pass(r);
@@ -312,21 +315,43 @@ export const LISTED_DESTINATIONS = 5;
  * ten, and the events kept for 5,000 VIPs stay a few MB at 10,000 VIPs.
  */
 export function aggregateEvents(events: readonly PlanEvent[], repair: (e: PlanEvent) => boolean): Array<{ vip: string; reason: string; message: string }> {
-  const groups = new Map<string, { first: PlanEvent; repair: boolean; destinations: string[] }>();
+  const groups = new Map<string, { first: PlanEvent; repair: boolean; destinations: string[]; n: number }>();
+  let prev: { e: PlanEvent; repair: boolean; group: { first: PlanEvent; repair: boolean; destinations: string[]; n: number } } | undefined;
   for (const e of events) {
     const r = repair(e);
-    // Events alike but for their destination share a message template.
-    const key = `${e.vip}\u0000${r}\u0000${describeEvent(e, r, '\u0000').message}`;
-    const g = groups.get(key);
-    if (g === undefined) groups.set(key, { first: e, repair: r, destinations: 'destination' in e ? [e.destination] : [] });
-    else if ('destination' in e) g.destinations.push(e.destination);
+    // Events alike but for their destination share a message template. A VIP's events come
+    // in runs (a cold sync: 10 adds in a row), so a run reuses its group without rendering one.
+    let g = prev !== undefined && prev.repair === r && alikeButDestination(prev.e, e) ? prev.group : undefined;
+    if (g === undefined) {
+      const key = `${e.vip}\u0000${r}\u0000${describeEvent(e, r, '\u0000').message}`;
+      g = groups.get(key);
+      if (g === undefined) groups.set(key, (g = { first: e, repair: r, destinations: [], n: 0 }));
+    }
+    if ('destination' in e) {
+      g.n++;
+      if (g.destinations.length < LISTED_DESTINATIONS) g.destinations.push(e.destination);
+    }
+    prev = { e, repair: r, group: g };
   }
   const out: Array<{ vip: string; reason: string; message: string }> = [];
   for (const g of groups.values()) {
-    const n = g.destinations.length;
-    const listed = n <= 1 ? undefined
-      : `backends ${g.destinations.slice(0, LISTED_DESTINATIONS).join(', ')}${n > LISTED_DESTINATIONS ? ` and ${n - LISTED_DESTINATIONS} more` : ''}`;
+    const listed = g.n <= 1 ? undefined
+      : `backends ${g.destinations.join(', ')}${g.n > LISTED_DESTINATIONS ? ` and ${g.n - LISTED_DESTINATIONS} more` : ''}`;
     out.push({ vip: g.first.vip, ...describeEvent(g.first, g.repair, listed) });
   }
   return out;
+}
+
+/** Same kind, VIP and every other field; the destination may differ. */
+function alikeButDestination(a: PlanEvent, b: PlanEvent): boolean {
+  if (a.kind !== b.kind || a.vip !== b.vip) return false;
+  const x = a as unknown as Record<string, unknown>;
+  const y = b as unknown as Record<string, unknown>;
+  let n = 0;
+  for (const k in x) {
+    n++;
+    if (k !== 'destination' && x[k] !== y[k]) return false;
+  }
+  for (const _ in y) n--;
+  return n === 0;
 }
