@@ -33,7 +33,8 @@ export class RecordIoDecoder {
   private inBody = false;
   private digits = 0;
   private length = 0;
-  private parts: Buffer[] = [];
+  /** The body so far: a view of one chunk, or (once it spans chunks) a buffer of the record's full length. */
+  private body: Buffer | undefined;
   private have = 0;
   private consumed = 0;
   private recordStart = 0;
@@ -84,7 +85,14 @@ export class RecordIoDecoder {
           `RecordIO: ${what} at byte ${this.consumed + i} (record ${this.count + 1}); expected "<digits>\\n"`, buf, i);
       }
       const take = Math.min(this.length - this.have, buf.length - i);
-      this.parts.push(buf.subarray(i, i + take));
+      if (this.have === 0 && take === this.length) {
+        this.body = buf.subarray(i, i + take); // the whole record in this chunk: no copy
+      } else {
+        // Copied into one buffer of the final size as the chunks arrive, so a big record
+        // (an 11 MB SUBSCRIBED) is held once, not as its chunks plus their concatenation.
+        this.body ??= Buffer.allocUnsafe(this.length);
+        buf.copy(this.body, this.have, i, i + take);
+      }
       this.have += take;
       i += take;
       if (this.have === this.length) this.emit(out);
@@ -107,8 +115,8 @@ export class RecordIoDecoder {
   }
 
   private emit(out: Buffer[]): void {
-    out.push(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.have));
-    this.parts = [];
+    out.push(this.body ?? Buffer.alloc(0));
+    this.body = undefined;
     this.have = 0;
     this.length = 0;
     this.digits = 0;
