@@ -33,6 +33,8 @@ export interface DaemonCaseResult {
   peakRssMiB: number;
   /** Peak RSS when the first pass was done: how much of the peak the cold sync accounts for. */
   peakRssColdSyncMiB: number;
+  /** Minor page faults by the end of the first pass: in user-mode Linux each costs ~40 us, so memory touched is time. */
+  minorFaultsColdSync: number;
 }
 
 const BACKENDS = 10;
@@ -40,6 +42,17 @@ const BACKENDS = 10;
 function quantile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
+}
+
+/** Fields of /proc/<pid>/stat after the comm field (which may hold spaces): [0] is field 3, state. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** minflt, field 10 of /proc/<pid>/stat. */
+function minorFaults(pid: number): number {
+  return Number(statFields(pid)[7]);
 }
 
 function vmHwmMiB(pid: number): number {
@@ -71,12 +84,24 @@ async function main(): Promise<void> {
     '--dataplane-hairpin', 'false',
     '--log-format', 'json',
   ]);
+  // L4LB_BENCH_DAEMON_LOG: also sample the daemon's page faults and RSS every 50 ms through the cold sync.
+  const samples: string[] = [];
+  const sampler = process.env.L4LB_BENCH_DAEMON_LOG ? setInterval(() => {
+    try {
+      const f = statFields(d.proc.pid!);
+      samples.push(JSON.stringify({ message: 'bench sample', at: new Date().toISOString(), minflt: Number(f[7]), rssMiB: Math.round(Number(f[21]) * 4096 / 104857.6) / 10 }));
+    } catch {
+      // the process is gone
+    }
+  }, 50) : undefined;
   try {
     const passes = () => d.lines.filter((l) => l.message === 'reconcile pass');
     const first = await d.waitFor((l) => l.message === 'reconcile pass', 'the first pass', 600_000);
     const coldSyncMs = performance.now() - t0;
     const peakRssColdSyncMiB = vmHwmMiB(d.proc.pid!);
-    say(`cold sync ${(coldSyncMs / 1000).toFixed(2)} s (${String(first['opsTotal'])} operations)`);
+    const minorFaultsColdSync = minorFaults(d.proc.pid!);
+    clearInterval(sampler);
+    say(`cold sync ${(coldSyncMs / 1000).toFixed(2)} s (${String(first['opsTotal'])} operations, ${minorFaultsColdSync} page faults)`);
 
     // Event -> kernel ACK: one health flip (10 weight edits) at a time; the pass
     // line is logged after the kernel acknowledged the batch.
@@ -114,14 +139,16 @@ async function main(): Promise<void> {
       ipvsadmSaveMs,
       peakRssMiB: hwm,
       peakRssColdSyncMiB,
+      minorFaultsColdSync,
     };
     process.stdout.write(JSON.stringify(out) + '\n');
     // L4LB_BENCH_DAEMON_LOG: keep the daemon's log lines for a closer look.
     if (process.env.L4LB_BENCH_DAEMON_LOG) {
       const changes = latencies.map((ms, i) => JSON.stringify({ message: 'bench change', at: new Date(changedAt[i]!).toISOString(), latencyMs: Math.round(ms * 10) / 10 }));
-      writeFileSync(process.env.L4LB_BENCH_DAEMON_LOG, [...d.lines.map((l) => JSON.stringify(l)), ...changes].join('\n') + '\n');
+      writeFileSync(process.env.L4LB_BENCH_DAEMON_LOG, [...d.lines.map((l) => JSON.stringify(l)), ...changes, ...samples].join('\n') + '\n');
     }
   } finally {
+    clearInterval(sampler);
     // SIGTERM, so a profiling run (L4LB_DAEMON_NODE_ARGS=--cpu-prof) writes its profile.
     await d.kill('SIGTERM');
     await master.stop();
