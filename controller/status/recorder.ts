@@ -305,6 +305,14 @@ export function describeEvent(e: PlanEvent, repair: boolean, destinations?: stri
   }
 }
 
+interface EventGroup {
+  first: PlanEvent;
+  repair: boolean;
+  /** The first LISTED_DESTINATIONS destinations; `n` counts them all. */
+  destinations: string[];
+  n: number;
+}
+
 /** Destinations an aggregated event names before it says "and N more". */
 export const LISTED_DESTINATIONS = 5;
 
@@ -315,13 +323,14 @@ export const LISTED_DESTINATIONS = 5;
  * ten, and the events kept for 5,000 VIPs stay a few MB at 10,000 VIPs.
  */
 export function aggregateEvents(events: readonly PlanEvent[], repair: (e: PlanEvent) => boolean): Array<{ vip: string; reason: string; message: string }> {
-  const groups = new Map<string, { first: PlanEvent; repair: boolean; destinations: string[]; n: number }>();
-  let prev: { e: PlanEvent; repair: boolean; group: { first: PlanEvent; repair: boolean; destinations: string[]; n: number } } | undefined;
+  const groups = new Map<string, EventGroup>();
+  let prev: PlanEvent | undefined;
+  let prevGroup: EventGroup | undefined;
   for (const e of events) {
     const r = repair(e);
     // Events alike but for their destination share a message template. A VIP's events come
     // in runs (a cold sync: 10 adds in a row), so a run reuses its group without rendering one.
-    let g = prev !== undefined && prev.repair === r && alikeButDestination(prev.e, e) ? prev.group : undefined;
+    let g = prevGroup !== undefined && prevGroup.repair === r && alikeButDestination(prev!, e) ? prevGroup : undefined;
     if (g === undefined) {
       const key = `${e.vip}\u0000${r}\u0000${describeEvent(e, r, '\u0000').message}`;
       g = groups.get(key);
@@ -331,7 +340,8 @@ export function aggregateEvents(events: readonly PlanEvent[], repair: (e: PlanEv
       g.n++;
       if (g.destinations.length < LISTED_DESTINATIONS) g.destinations.push(e.destination);
     }
-    prev = { e, repair: r, group: g };
+    prev = e;
+    prevGroup = g;
   }
   const out: Array<{ vip: string; reason: string; message: string }> = [];
   for (const g of groups.values()) {
