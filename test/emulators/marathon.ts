@@ -24,6 +24,12 @@ export interface MarathonAgent {
   host: string;
   /** The agent's IP (task ipAddresses under host networking). */
   ip: string;
+  /**
+   * Addresses a task on a container (not bridge) network gets on this agent,
+   * handed out in turn (IPv4 or IPv6, e.g. a `dcos6` overlay); default: one
+   * from 9.0.0.0/16 per task.
+   */
+  containerIps?: string[];
 }
 
 export interface MarathonOptions extends EmulatorServerOptions {
@@ -291,10 +297,10 @@ export class MarathonEmulator extends EmulatorServer {
     const agent = this.agents[this.nextAgent++ % this.agents.length] as MarathonAgent;
     const taskId = `${appId.slice(1).replace(/\//g, '_')}.instance-${String(this.nextInstance++).padStart(8, '0')}._app.1`;
     const mode = networkOf(s.app);
-    const ip = mode === 'host' ? agent.ip : mode === 'container/bridge' ? `172.17.0.${this.nextIp++ % 250}` : `9.0.${Math.floor(this.nextIp / 250)}.${this.nextIp++ % 250}`;
+    const ip = mode === 'host' ? agent.ip : mode === 'container/bridge' ? `172.17.0.${this.nextIp++ % 250}` : this.containerIp(agent);
     const task: Json = {
       appId, id: taskId, host: agent.host, slaveId: agent.id, state: 'TASK_STAGING',
-      ipAddresses: [{ ipAddress: ip, protocol: 'IPv4' }], ports: this.hostPorts(s.app), servicePorts: [],
+      ipAddresses: [{ ipAddress: ip, protocol: ip.includes(':') ? 'IPv6' : 'IPv4' }], ports: this.hostPorts(s.app), servicePorts: [],
       stagedAt: now(), version: s.app['version'], localVolumes: [], region: 'local', zone: 'a', role: '*',
     };
     s.tasks.set(taskId, task);
@@ -320,6 +326,16 @@ export class MarathonEmulator extends EmulatorServer {
     const c = (app['container'] ?? {}) as Json;
     const mappings = (c['portMappings'] ?? (c['docker'] as Json | undefined)?.['portMappings'] ?? []) as Json[];
     return mappings.filter((m) => typeof m['hostPort'] === 'number').map((m) => pick(m['hostPort']));
+  }
+
+  private readonly containerIpTurn = new Map<string, number>();
+
+  private containerIp(agent: MarathonAgent): string {
+    const ips = agent.containerIps ?? [];
+    if (ips.length === 0) return `9.0.${Math.floor(this.nextIp / 250)}.${this.nextIp++ % 250}`;
+    const turn = this.containerIpTurn.get(agent.id) ?? 0;
+    this.containerIpTurn.set(agent.id, turn + 1);
+    return ips[turn % ips.length] as string;
   }
 
   private emitStatus(task: Json, status: string): void {
