@@ -171,6 +171,23 @@ describe('Marathon emulator', () => {
     assert.equal(missing.body, '{"message":"App \'/nope\' does not exist"}');
   });
 
+  it('task addresses: the agent IP on host networking; an agent\'s containerIps in turn on a container network (IPv6 marked IPv6)', async () => {
+    const m = await MarathonEmulator.start({ agents: [
+      { id: 'a0', host: '10.0.0.1', ip: '10.0.0.1', containerIps: ['fd00::a', 'fd00::b'] },
+      { id: 'a1', host: '10.0.0.2', ip: '10.0.0.2' },
+    ] });
+    open.push(m);
+    const ips = (tasks: Array<Record<string, unknown>>) => tasks.map((t) => [t['host'], t['ipAddresses']]);
+    const overlay = m.deployApp({ id: '/v6', instances: 4, networks: [{ mode: 'container', name: 'dcos6' }] });
+    assert.deepEqual(ips(overlay), [
+      ['10.0.0.1', [{ ipAddress: 'fd00::a', protocol: 'IPv6' }]],
+      ['10.0.0.2', [{ ipAddress: '9.0.0.2', protocol: 'IPv4' }]],
+      ['10.0.0.1', [{ ipAddress: 'fd00::b', protocol: 'IPv6' }]],
+      ['10.0.0.2', [{ ipAddress: '9.0.0.3', protocol: 'IPv4' }]],
+    ]);
+    assert.deepEqual(ips(m.deployApp({ id: '/h', instances: 1, portDefinitions: [{ port: 0 }] })), [['10.0.0.1', [{ ipAddress: '10.0.0.1', protocol: 'IPv4' }]]]);
+  });
+
   it('counts requests by path (for coalescing assertions)', async () => {
     const m = await MarathonEmulator.start();
     open.push(m);
