@@ -61,6 +61,11 @@ export class Daemon {
       }
     });
   }
+  /** The IPVS operations (`ipvs op` debug lines, `--log-level debug`) logged after line `from`. */
+  opsSince(from: number): string[] {
+    return this.lines.slice(from).filter((l) => l.message === 'ipvs op').map((l) => String(l['op']));
+  }
+
   /** The first line (already seen or still to come) that matches. */
   waitFor(pred: (l: LogLine) => boolean, what: string, timeoutMs = 30_000): Promise<LogLine> {
     const seen = this.lines.find(pred);
@@ -100,6 +105,23 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
   }
 }
 
+
+/**
+ * Polls a destination's kernel weight until it is gone; resolves with every
+ * weight seen before that (a UDP destination must never show 0: it is
+ * deleted, not drained).
+ */
+export async function weightsUntilDeleted(what: string, weight: () => Promise<number | undefined>, timeoutMs = 20_000): Promise<number[]> {
+  const seen: number[] = [];
+  await until(`${what} deleted`, async () => {
+    const w = await weight();
+    if (w !== undefined) seen.push(w);
+    return w === undefined ? true : undefined;
+  }, timeoutMs).catch((e: Error) => {
+    throw new Error(`${e.message}; weights seen meanwhile: ${seen.join(',')}`);
+  });
+  return seen;
+}
 
 /** `n` GETs of `url`, each on a new connection: how many each body (a task's name) answered. */
 export async function countLandings(url: string, n: number): Promise<Record<string, number>> {

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 
 import { requireKernel, cleanupAfter, createBackend, ipvsTable, startHttpServer, startUdpServer, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
-import { Daemon, countLandings, countLandingsFrom, countUdpLandings, dig, e2eDaemonFlags, statusJson, until } from './e2e-lib.js';
+import { Daemon, countLandings, countLandingsFrom, countUdpLandings, dig, e2eDaemonFlags, statusJson, until, weightsUntilDeleted } from './e2e-lib.js';
 import type { VipSummary } from '../../controller/status/types.js';
 
 requireKernel();
@@ -40,7 +40,6 @@ const socket = join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock');
 
 const dest = (b: Backend) => `[${b.addr6}]:${PORT}`;
 const dests = async (protocol: 'tcp' | 'udp') => (await ipvsTable()).get(`${protocol}/[${vip}]:53`)?.dests ?? new Map<string, number>();
-const opsSince = (from: number) => daemon.lines.slice(from).filter((l) => l.message === 'ipvs op').map((l) => String(l['op']));
 const dump = (n = 25) => daemon.lines.filter((l) => l.message !== 'ipvs op').slice(-n).map((l) => JSON.stringify(l)).join('\n');
 
 /** A TCP connection opened now and used later: one HTTP/1.0 GET, resolving with the body (the backend's name). */
@@ -145,15 +144,10 @@ test('a killed IPv6 task: UDP destination deleted at once, TCP destination drain
   const mark = daemon.lines.length;
   marathon.killTask(String(task['id']));
 
-  const seen: number[] = [];
-  await until('the UDP destination deleted', async () => {
-    const w = (await dests('udp')).get(dest(gone));
-    if (w !== undefined) seen.push(w);
-    return w === undefined ? true : undefined;
-  }, 20_000);
+  const seen = await weightsUntilDeleted('the UDP destination', async () => (await dests('udp')).get(dest(gone)));
   assert.ok(seen.every((w) => w === 1), `UDP weights seen before the delete: ${seen.join(',')}`);
   await until('the TCP destination at weight 0', async () => ((await dests('tcp')).get(dest(gone)) === 0 ? true : undefined), 20_000);
-  const ops = opsSince(mark);
+  const ops = daemon.opsSince(mark);
   assert.deepEqual(ops.filter((o) => o.includes(dest(gone))).sort(),
     [`delete destination ${dest(gone)} of UDP [${vip}]:53`, `edit destination ${dest(gone)} of TCP [${vip}]:53`].sort(), ops.join('\n'));
   // New flows avoid the killed task; the held connections, the drained one among them, are still served where they landed.
@@ -167,7 +161,7 @@ test('a killed IPv6 task: UDP destination deleted at once, TCP destination drain
   assert.equal(relaunched.length, 1, 'the emulator relaunches the task on agent-0, at the same address');
   await until('both destinations at weight 1', async () =>
     (await dests('udp')).get(dest(gone)) === 1 && (await dests('tcp')).get(dest(gone)) === 1 ? true : undefined, 20_000);
-  const ops2 = opsSince(back);
+  const ops2 = daemon.opsSince(back);
   assert.deepEqual(ops2.filter((o) => o.includes(dest(gone))).sort(),
     [`add destination ${dest(gone)} to UDP [${vip}]:53`, `edit destination ${dest(gone)} of TCP [${vip}]:53`].sort(), ops2.join('\n'));
   // wlc: the relaunched backend has no UDP flows yet, so it takes most new ones; every backend takes some.

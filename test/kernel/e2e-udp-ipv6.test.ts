@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { requireKernel, cleanupAfter, createBackend, ipvsTable, run, startHttpServer, startUdpServer, type Backend } from './lib.js';
 import { MarathonEmulator } from '../emulators/marathon.js';
 import { MesosMasterEmulator } from '../emulators/mesos-master.js';
-import { Daemon, countLandings, countLandingsFrom, countUdpLandings, dig, e2eDaemonFlags, openLine, startEchoServer, statusJson, until, type Line } from './e2e-lib.js';
+import { Daemon, countLandings, countLandingsFrom, countUdpLandings, dig, e2eDaemonFlags, openLine, startEchoServer, statusJson, until, weightsUntilDeleted, type Line } from './e2e-lib.js';
 import type { VipSummary } from '../../controller/status/types.js';
 
 requireKernel();
@@ -46,8 +46,6 @@ const socket = join(mkdtempSync(join(tmpdir(), 'l4lb-sock-')), 'l4lb.sock');
 const dest = (b: Backend) => `${b.addr}:${HOST_PORT}`;
 const udpDests = async () => (await ipvsTable()).get(`udp/${vip}:5353`)?.dests ?? new Map<string, number>();
 const tcpDests = async () => (await ipvsTable()).get(`tcp/${vip}:5353`)?.dests ?? new Map<string, number>();
-/** The `ipvs op` debug lines logged after line `from`. */
-const opsSince = (from: number) => daemon.lines.slice(from).filter((l) => l.message === 'ipvs op').map((l) => String(l['op']));
 const sorted = (counts: Record<string, number>) => Object.keys(counts).sort();
 
 before(async () => {
@@ -129,18 +127,11 @@ test('a killed task: its UDP destination is deleted at once (never weight 0), it
   marathon.killTask(String(task['id']));
 
   // Watch the kernel until the UDP destination is gone: it is never seen at weight 0.
-  const seen: number[] = [];
-  await until('the UDP destination deleted', async () => {
-    const w = (await udpDests()).get(dest(gone));
-    if (w !== undefined) seen.push(w);
-    return w === undefined ? true : undefined;
-  }, 20_000).catch((e: Error) => {
-    throw new Error(`${e.message}; UDP weights seen meanwhile: ${seen.join(',')}`);
-  });
+  const seen = await weightsUntilDeleted('the UDP destination', async () => (await udpDests()).get(dest(gone)));
   assert.ok(seen.every((w) => w === 1), `UDP weights seen before the delete: ${seen.join(',')}`);
   // The daemon's ops say the same: one delete, no weight change, for UDP; a weight change and no delete for TCP.
   await until('the TCP destination at weight 0', async () => ((await tcpDests()).get(dest(gone)) === 0 ? true : undefined), 20_000);
-  const ops = opsSince(mark);
+  const ops = daemon.opsSince(mark);
   assert.deepEqual(ops.filter((o) => o.includes(`of UDP ${vip}:5353`)), [`delete destination ${dest(gone)} of UDP ${vip}:5353`], ops.join('\n'));
   assert.deepEqual(ops.filter((o) => o.includes(`of TCP ${vip}:5353`)), [`edit destination ${dest(gone)} of TCP ${vip}:5353`], ops.join('\n'));
 
@@ -164,7 +155,7 @@ test('the task comes back on the same address: UDP destination added with weight
   assert.equal(relaunched.length, 1, 'the emulator launches the new task on agent-0 again');
   await until('both destinations at weight 1', async () =>
     (await udpDests()).get(dest(back)) === 1 && (await tcpDests()).get(dest(back)) === 1 ? true : undefined, 20_000);
-  const ops = opsSince(mark);
+  const ops = daemon.opsSince(mark);
   assert.deepEqual(ops.filter((o) => o.includes(dest(back))).sort(), [`add destination ${dest(back)} to UDP ${vip}:5353`, `edit destination ${dest(back)} of TCP ${vip}:5353`].sort(), ops.join('\n'));
   assert.equal(sorted(await countUdpLandings(vip, 5353, 30)).join(','), 'be0,be1,be2');
   for (const [i, l] of lines.entries()) assert.equal(await l.roundTrip(`after ${i}`), `after ${i}`);
